@@ -1,0 +1,3 @@
+"""RDN: the Resettlement Diplomacy Network's coordination platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Accounts: signing in with password and TOTP, sessions, API tokens, the account page."""

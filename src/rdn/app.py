@@ -1,0 +1,60 @@
+"""The application factory: mounts every installed module's routes, static files and error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from rdn import __version__, modules
+from rdn.config import Settings, get_settings, set_settings
+from rdn.core import events, outbox
+from rdn.core.web import STATIC_DIR, RequestContextMiddleware, install_error_handlers, shell
+
+API_DESCRIPTION = """The JSON API of RDN. Authenticate with `Authorization: Bearer <token>` (create tokens on
+your account page or with `rdn token create`). Every POST accepts an `Idempotency-Key` header. Errors are
+RFC 9457 `application/problem+json` documents whose `errors` name the offending fields."""
+
+
+def configure_logging() -> None:
+    level = getattr(logging, get_settings().log_level)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def create_app(settings: Settings | None = None, *, start_worker: bool = False) -> FastAPI:
+    if settings is not None:
+        set_settings(settings)
+    settings = get_settings()
+    installed = modules.installed()
+    modules.load_job_handlers()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        events.broker.start()
+        worker = outbox.start_inprocess_worker() if start_worker else None
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            events.broker.stop()
+
+    app = FastAPI(title="RDN", version=__version__, description=API_DESCRIPTION, docs_url=None,
+                  redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    shell.nav.clear()
+    shell.cards.clear()
+    for module in installed:
+        if module.pages is not None:
+            app.include_router(module.pages)
+        if module.api is not None:
+            app.include_router(module.api)
+        shell.nav.extend(module.nav)
+        shell.cards.extend(module.cards)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.state.settings = settings
+    return app

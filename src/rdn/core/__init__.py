@@ -1,0 +1,1 @@
+"""The shared kernel every domain uses; it imports no domain."""

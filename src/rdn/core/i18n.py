@@ -1,0 +1,142 @@
+"""Locales, right-to-left layout and translation catalogs (Babel .po files, compiled in memory).
+
+Text shown to people lives in catalogs under ``rdn/locale/<lang>/LC_MESSAGES/messages.po``; templates use
+``{{ _("...") }}`` and Python code marks strings with ``N_("...")`` (translated where shown). ``make i18n``
+re-extracts the strings and updates every catalog; a test fails when a catalog misses a string.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_datetime as _babel_format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+
+from rdn.core.context import locale_var
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+
+#: The interface languages: code -> name in that language.
+LOCALES: dict[str, str] = {"en": "English", "es": "Español", "fr": "Français", "ar": "العربية"}
+RTL_LANGUAGES = frozenset({"ar", "fa", "prs", "ps", "ur", "he"})
+DEFAULT_LOCALE = "en"
+
+# Codes Babel knows that are not ISO 3166-1 countries (EU is kept: ISO reserves it for the Union).
+_NOT_COUNTRIES = {"ZZ", "EZ", "UN", "QO", "XA", "XB", "AC", "CP", "CQ", "DG", "EA", "IC", "TA"}
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional name of the extraction marker
+    """Mark a string for translation where it is defined; it is translated where it is shown."""
+    return message
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def translations(locale: str) -> NullTranslations:
+    path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if locale == DEFAULT_LOCALE or not path.exists():
+        return NullTranslations()
+    with _lock, path.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def gettext(message: str, **variables: object) -> str:
+    text = translations(locale_var.get()).ugettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
+    text = translations(locale_var.get()).ungettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+_ = gettext
+
+
+@contextmanager
+def using(locale: str | None) -> Iterator[None]:
+    """Render in ``locale`` (an email to someone in their own language, say)."""
+    token = locale_var.set(locale if locale in LOCALES else DEFAULT_LOCALE)
+    try:
+        yield
+    finally:
+        locale_var.reset(token)
+
+
+def direction(locale: str | None = None) -> str:
+    code = (locale or locale_var.get()).split("_")[0].split("-")[0]
+    return "rtl" if code in RTL_LANGUAGES else "ltr"
+
+
+def negotiate(cookie: str | None, accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """The locale for a request: the language switcher's cookie, else the browser's preference."""
+    if cookie in LOCALES:
+        return cookie  # type: ignore[return-value]
+    ranked: list[tuple[float, str]] = []
+    for part in (accept_language or "").split(",")[:20]:
+        lang, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        code = lang.strip().lower().split("-")[0]
+        if code in LOCALES:
+            ranked.append((quality, code))
+    if ranked:
+        return max(ranked, key=lambda item: item[0])[1]
+    return default
+
+
+@lru_cache(maxsize=16)
+def _babel_locale(locale: str) -> Locale:
+    return Locale.parse(locale)
+
+
+@lru_cache(maxsize=16)
+def countries(locale: str = DEFAULT_LOCALE) -> tuple[tuple[str, str], ...]:
+    """ISO 3166-1 alpha-2 codes with their names in ``locale``, sorted by name."""
+    names = _babel_locale(locale).territories
+    return tuple(sorted(
+        ((code, name) for code, name in names.items()
+         if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES),
+        key=lambda item: item[1],
+    ))
+
+
+def is_country(code: str | None) -> bool:
+    return bool(code) and code in dict(countries())  # type: ignore[operator]
+
+
+def country_name(code: str | None, locale: str | None = None) -> str:
+    if not code:
+        return ""
+    return dict(countries(locale or locale_var.get())).get(code, code)
+
+
+def format_datetime(value: datetime | None, locale: str | None = None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    return _babel_format_datetime(value, format=fmt, tzinfo=value.tzinfo, locale=locale or locale_var.get())
+
+
+def format_number(value: float | int, locale: str | None = None) -> str:
+    return format_decimal(value, locale=locale or locale_var.get())

@@ -1,0 +1,53 @@
+"""Pagination for lists: every list in RDN is paged, with a total, for pages and the API alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+MAX_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def first_index(self) -> int:
+        return 0 if self.total == 0 else (self.page - 1) * self.per_page + 1
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.page * self.per_page)
+
+    def meta(self) -> dict[str, Any]:
+        return {"total": self.total, "page": self.page, "per_page": self.per_page, "pages": self.pages}
+
+
+def paginate(session: Session, stmt: Select[Any], *, page: int = 1, per_page: int = 25,
+             scalars: bool = True) -> Page[Any]:
+    page = max(1, page)
+    per_page = max(1, min(MAX_PER_PAGE, per_page))
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    query = stmt.limit(per_page).offset((page - 1) * per_page)
+    items = list(session.scalars(query).all() if scalars else session.execute(query).all())
+    return Page(items, total, page, per_page)

@@ -1,0 +1,31 @@
+"""Shared Pydantic pieces of the JSON API."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class StrictIn(BaseModel):
+    """Input bodies: unknown fields are refused, naming the field."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PageMeta(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
+class PageOut(BaseModel, Generic[T]):
+    items: list[T]
+    meta: PageMeta

@@ -1,0 +1,188 @@
+"""Engine, sessions and the declarative base.
+
+* SQLite runs in WAL mode with ``synchronous=FULL`` and foreign keys on. Every SQLite transaction starts with
+  ``BEGIN IMMEDIATE`` so that a transaction that reads and then writes (an audit entry after a read, a job
+  claim) can never fail half-way with SQLITE_BUSY_SNAPSHOT: writers queue on the busy timeout instead.
+  SQLite is the embedded, single-node mode; PostgreSQL is the production database.
+* PostgreSQL is reached through psycopg 3 (``postgresql://`` URLs are mapped to ``postgresql+psycopg://``).
+* Services never commit: the request or the job commits once, at its boundary. Work that must happen only
+  after a commit (waking the worker, fanning out an event) is registered with :func:`after_commit`.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, MetaData, Uuid, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from rdn.config import get_settings, settings_cache
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use rdn.core.clock.now() or an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        uuid.UUID: Uuid(),
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+        list[str]: JSONType,
+    }
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+# Engines ---------------------------------------------------------------------------------------------------
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url[len("postgres://") :]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+        _configure_sqlite(engine)
+        return engine
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event, not the driver, decide when transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+@settings_cache
+def engine() -> Engine:
+    return make_engine(get_settings().database_url)
+
+
+# Sessions --------------------------------------------------------------------------------------------------
+
+_factory_override: Callable[[], Session] | None = None
+_lock = threading.Lock()
+
+
+@settings_cache
+def _default_factory() -> sessionmaker[Session]:
+    return sessionmaker(bind=engine(), expire_on_commit=False)
+
+
+def new_session() -> Session:
+    """A new session on the configured database (or the test harness's connection)."""
+    if _factory_override is not None:
+        return _factory_override()
+    return _default_factory()()
+
+
+def set_session_factory(factory: Callable[[], Session] | None) -> None:
+    """Tests route every session through one connection and roll it back afterwards."""
+    global _factory_override
+    with _lock:
+        _factory_override = factory
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """A unit of work outside a request (CLI, worker, scripts): commits on success, rolls back on error."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's current transaction commits; dropped on rollback."""
+    session.info.setdefault("rdn_after_commit", []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks = session.info.pop("rdn_after_commit", [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # pragma: no cover - a failed wake-up must not fail the committed work
+            import logging
+
+            logging.getLogger("rdn.db").exception("after-commit callback failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop("rdn_after_commit", None)
+
+
+def dialect_name(session: Session) -> str:
+    return session.get_bind().dialect.name
+

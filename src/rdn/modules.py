@@ -1,0 +1,25 @@
+"""The installed domains, in the order their navigation appears. Adding a domain is one line here."""
+
+from __future__ import annotations
+
+from rdn.core.modules import Module
+
+
+def installed() -> list[Module]:
+    from rdn.accounts.module import module as accounts
+    from rdn.network.module import module as network
+    from rdn.ops.module import module as ops
+    from rdn.web.module import module as shell
+
+    return [shell, accounts, network, ops]
+
+
+def load_job_handlers() -> None:
+    """Import every module that registers outbox handlers (the worker needs them without the web app)."""
+    import rdn.core.events
+    import rdn.core.idempotency
+    import rdn.core.mail
+    import rdn.core.ratelimit
+    import rdn.core.webhooks  # noqa: F401
+
+    installed()

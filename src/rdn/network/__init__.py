@@ -1,0 +1,1 @@
+"""The network: organizations (governments, agencies, offices, sponsor groups), people and their roles."""

@@ -1,0 +1,98 @@
+"""Who may see and manage organizations, people and roles (registered with ``rdn.core.policy``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, false, select, true
+
+from rdn.core import policy
+from rdn.core.identity import Principal, User
+from rdn.core.tenancy import Membership, Organization, Role
+from rdn.core.webhooks import WebhookEndpoint
+
+
+def _org_admin_of(p: Principal, org_id: Any) -> bool:
+    return p.org_id == org_id and Role.admin in p.roles
+
+
+# Organizations: the directory of the network is visible to every signed-in member.
+@policy.scope_filter(Organization)
+def _orgs_visible(p: Principal) -> ColumnElement[bool]:
+    return true()
+
+
+@policy.rule("org.read", scope="read")
+def _org_read(p: Principal, org: Any) -> bool:
+    """Every member of the network sees the directory of organizations."""
+    return True
+
+
+@policy.rule("org.manage", scope="admin")
+def _org_manage(p: Principal, org: Any) -> bool:
+    """Only the secretariat's administrators create and edit organizations."""
+    return p.is_secretariat_admin
+
+
+@policy.rule("org.members.read", scope="read")
+def _org_members(p: Principal, org: Any) -> bool:
+    """An organization's people are listed to its administrators and the secretariat's."""
+    if org is None:
+        return p.is_secretariat_admin or Role.admin in p.roles
+    return p.is_secretariat_admin or _org_admin_of(p, org.id)
+
+
+# People: the secretariat's administrators see everyone; an organization's administrators see its people;
+# everyone sees themselves.
+@policy.scope_filter(User)
+def _people_visible(p: Principal) -> ColumnElement[bool]:
+    if p.is_secretariat_admin:
+        return true()
+    if Role.admin in p.roles and p.org_id is not None:
+        member = exists(select(Membership.id).where(Membership.user_id == User.id,
+                                                    Membership.org_id == p.org_id))
+        return member | (User.id == p.user_id)
+    return User.id == p.user_id
+
+
+@policy.rule("person.list", scope="read")
+def _person_list(p: Principal, _obj: Any) -> bool:
+    """Administrators list the people they manage."""
+    return p.is_secretariat_admin or Role.admin in p.roles
+
+
+@policy.rule("person.read", scope="read")
+def _person_read(p: Principal, user: Any) -> bool:
+    """Seeing a person's record (reached through the scoped query)."""
+    return p.is_secretariat_admin or Role.admin in p.roles or (user is not None and user.id == p.user_id)
+
+
+@policy.rule("person.manage", scope="admin")
+def _person_manage(p: Principal, user: Any) -> bool:
+    """Creating people, changing their names, access, MFA and sessions: administrators, never on themselves
+    through the admin pages (self-service is on the account page)."""
+    if not (p.is_secretariat_admin or Role.admin in p.roles):
+        return False
+    return user is None or user.id != p.user_id
+
+
+@policy.rule("membership.manage", scope="admin")
+def _membership_manage(p: Principal, org: Any) -> bool:
+    """Giving and taking roles in an organization: its administrators, or the secretariat's."""
+    if org is None:
+        return p.is_secretariat_admin or Role.admin in p.roles
+    return p.is_secretariat_admin or _org_admin_of(p, org.id)
+
+
+# Webhook endpoints: an organization's administrators manage their own.
+@policy.scope_filter(WebhookEndpoint)
+def _webhooks_visible(p: Principal) -> ColumnElement[bool]:
+    if Role.admin in p.roles and p.org_id is not None:
+        return WebhookEndpoint.org_id == p.org_id
+    return false()
+
+
+@policy.rule("webhook.manage", scope="admin")
+def _webhook_manage(p: Principal, endpoint: Any) -> bool:
+    """An organization's administrators manage the webhooks its own systems receive."""
+    return Role.admin in p.roles and p.org_id is not None and (endpoint is None or endpoint.org_id == p.org_id)

@@ -1,0 +1,1 @@
+"""The web shell: layout templates, vendored static assets, the home dashboard and health checks."""

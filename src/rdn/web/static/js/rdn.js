@@ -1,0 +1,55 @@
+// RDN's own small script: CSRF header for htmx, live events, confirmations, copy buttons.
+// Everything works without it; it only makes pages livelier. No inline script anywhere (CSP).
+(function () {
+  "use strict";
+  var token = document.querySelector('meta[name="csrf-token"]');
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (token) { event.detail.headers["X-CSRF-Token"] = token.getAttribute("content"); }
+  });
+
+  // Confirm destructive actions: <button data-confirm="...">
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) { event.preventDefault(); }
+  });
+
+  // Copy buttons: <button data-copy="text">
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) { return; }
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      announce(button.textContent.trim() + " ✓");
+    });
+  });
+
+  function announce(text) {
+    var region = document.getElementById("live-region");
+    if (region) { region.textContent = ""; window.setTimeout(function () { region.textContent = text; }, 50); }
+  }
+  window.rdnAnnounce = announce;
+
+  // Live events: the server's Server-Sent Events become DOM events "rdn:<type>" on <body>, which
+  // htmx elements listen to (hx-trigger="rdn:org.created from:body").
+  document.addEventListener("DOMContentLoaded", function () {
+    var focus = document.querySelector("[data-autofocus]");
+    if (focus) { focus.focus(); }
+    var url = document.body.getAttribute("data-events");
+    if (!url || !window.EventSource) { return; }
+    var source = new EventSource(url);
+    var seen = {};
+    function relay(event) {
+      var data = {};
+      try { data = JSON.parse(event.data); } catch (e) { /* keep empty */ }
+      document.body.dispatchEvent(new CustomEvent("rdn:" + event.type, { detail: data, bubbles: true }));
+      if (event.type === "session.revoked") { window.location.assign("/login"); }
+    }
+    ["org.created", "org.updated", "person.created", "membership.changed", "session.revoked",
+     "job.dead", "job.retried"].forEach(function (type) {
+      if (!seen[type]) { seen[type] = true; source.addEventListener(type, relay); }
+    });
+    window.rdnEvents = { source: source, listen: function (type) {
+      if (!seen[type]) { seen[type] = true; source.addEventListener(type, relay); }
+    } };
+  });
+})();
