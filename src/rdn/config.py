@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = Field(default=10.0, gt=0, le=3600)
     job_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    sse_max_seconds: float = Field(default=300.0, gt=0, le=86400)  # streams end; browsers reconnect and replay
     # Retention of operational tables
     event_retention_hours: int = Field(default=24, ge=1)
     idempotency_retention_hours: int = Field(default=24, ge=1)

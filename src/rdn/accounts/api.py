@@ -74,10 +74,10 @@ def list_tokens(db: DbSession, principal: CurrentPrincipal) -> list[identity.Api
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of your API tokens")
 def revoke_token(token_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal) -> Response:
-    policy.require(principal, "account.read")
     row = db.get(identity.ApiToken, token_id)
     if row is None or row.user_id != principal.user_id or row.revoked_at is not None:
         raise policy.NotFound()
+    policy.require(principal, "account.manage")
     row.revoked_at = clock.now()
     audit.record(db, action="token.revoke", actor=principal, object_type="api_token", object_id=row.id)
     return Response(status_code=204)

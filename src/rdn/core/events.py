@@ -194,6 +194,9 @@ def replay(session: Session, channels: Iterable[str], after_id: int, limit: int 
 
 async def _stream(request: Request, channels: frozenset[str], last_event_id: int | None,
                   keepalive: float) -> AsyncIterator[str]:
+    # A stream lasts a bounded time: the browser's EventSource reconnects with Last-Event-ID and replays,
+    # so nothing is lost, and proxies and load balancers never hold dead connections for long.
+    deadline = time.monotonic() + get_settings().sse_max_seconds
     sub = broker.subscribe(channels)
     try:
         yield "retry: 3000\n\n"
@@ -207,9 +210,14 @@ async def _stream(request: Request, channels: frozenset[str], last_event_id: int
                 seen.add(event.id)
                 yield event.sse()
         while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
             try:
-                event = await asyncio.wait_for(sub.queue.get(), timeout=keepalive)
+                event = await asyncio.wait_for(sub.queue.get(), timeout=min(keepalive, remaining))
             except TimeoutError:
+                if time.monotonic() >= deadline:
+                    return
                 if await request.is_disconnected():
                     return
                 yield ": keep-alive\n\n"

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel import Locale
@@ -35,7 +35,7 @@ DEFAULT_LOCALE = "en"
 _NOT_COUNTRIES = {"ZZ", "EZ", "UN", "QO", "XA", "XB", "AC", "CP", "CQ", "DG", "EA", "IC", "TA"}
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional name of the extraction marker
+def N_(message: str) -> str:
     """Mark a string for translation where it is defined; it is translated where it is shown."""
     return message
 
@@ -43,7 +43,7 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional name of the extrac
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> NullTranslations:
     path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
     if locale == DEFAULT_LOCALE or not path.exists():

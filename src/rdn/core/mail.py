@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import smtplib
-import socket
 import ssl
 import threading
 import uuid
@@ -153,7 +152,7 @@ def deliver_rollback_unsafe(msg: EmailMessage) -> None:
             if 500 <= exc.smtp_code < 600 and exc.smtp_code not in (503, 554):
                 raise outbox.PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
             raise outbox.TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-        except (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, OSError) as exc:
+        except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
             _drop_connection()
             if attempt == 1 and conn is not None:
                 continue  # the kept connection had gone stale: one fresh try

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rdn import db
 from rdn.config import get_settings
-from rdn.core import clock, i18n, identity, idempotency, policy
+from rdn.core import clock, i18n, idempotency, identity, policy
 from rdn.core.context import client_ip_var, locale_var, request_id_var
 from rdn.core.errors import ProblemError, TooManyRequests
 from rdn.core.identity import Principal
@@ -81,7 +81,8 @@ def resolve_principal(request: Request) -> Principal | None:
     state = request.state
     if hasattr(state, "principal"):
         return state.principal  # type: ignore[no-any-return]
-    bearer = _bearer(request)
+    # Tokens are for the API; pages answer to browser sessions only (a token's scopes mean nothing there).
+    bearer = _bearer(request) if request.url.path.startswith("/api/") else None
     cookie = None if bearer is not None else request.cookies.get(session_cookie_name())
     principal = None
     if bearer or cookie:
@@ -168,8 +169,10 @@ def _expected_csrf(request: Request) -> list[str]:
 
 
 async def check_csrf(request: Request) -> None:
-    if request.method not in UNSAFE_METHODS or request.headers.get("authorization"):
-        return  # bearer tokens are never sent by a browser on its own
+    if request.method not in UNSAFE_METHODS:
+        return
+    if request.url.path.startswith("/api/") and request.headers.get("authorization"):
+        return  # API calls authenticated by a bearer token: a browser never sends one on its own
     site = request.headers.get("sec-fetch-site")
     if site and site not in ("same-origin", "none"):
         raise CsrfFailed()

@@ -7,15 +7,14 @@ import uuid
 from fastapi import Query, Response
 from sqlalchemy import select
 
-from rdn.core import policy
+from rdn.core import audit, policy
+from rdn.core.errors import ValidationFailed
 from rdn.core.identity import User
 from rdn.core.modules import api_router
 from rdn.core.schemas import PageMeta, PageOut
 from rdn.core.tenancy import Membership, Organization
 from rdn.core.web import CurrentPrincipal, DbSession
 from rdn.core.webhooks import WebhookEndpoint, WebhookError, create_endpoint
-from rdn.core.errors import ValidationFailed
-from rdn.core import audit
 from rdn.network import service
 from rdn.network.schemas import (
     MembershipCreate,

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, exists, false, select, true
 
 from rdn.core import policy
 from rdn.core.identity import Principal, User
-from rdn.core.tenancy import Membership, Organization, Role
+from rdn.core.tenancy import Membership, Organization, OrgKind, Role
 from rdn.core.webhooks import WebhookEndpoint
 
 
@@ -87,7 +87,7 @@ def _membership_manage(p: Principal, org: Any) -> bool:
 # Webhook endpoints: an organization's administrators manage their own.
 @policy.scope_filter(WebhookEndpoint)
 def _webhooks_visible(p: Principal) -> ColumnElement[bool]:
-    if Role.admin in p.roles and p.org_id is not None:
+    if Role.admin in p.roles and p.org_id is not None and p.org_kind != OrgKind.sponsor_group:
         return WebhookEndpoint.org_id == p.org_id
     return false()
 
@@ -95,4 +95,5 @@ def _webhooks_visible(p: Principal) -> ColumnElement[bool]:
 @policy.rule("webhook.manage", scope="admin")
 def _webhook_manage(p: Principal, endpoint: Any) -> bool:
     """An organization's administrators manage the webhooks its own systems receive."""
-    return Role.admin in p.roles and p.org_id is not None and (endpoint is None or endpoint.org_id == p.org_id)
+    return (Role.admin in p.roles and p.org_id is not None and p.org_kind != OrgKind.sponsor_group
+            and (endpoint is None or endpoint.org_id == p.org_id))

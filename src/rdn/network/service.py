@@ -92,7 +92,7 @@ def create_organization(session: Session, *, actor: Principal | Actor, name: str
 
 
 def update_organization(session: Session, *, actor: Principal | Actor, org: Organization,
-                        name: str | None = None, country: str | None | Any = ...,
+                        name: str | None = None, country: str | Any | None = ...,
                         active: bool | None = None) -> Organization:
     changed = []
     if name is not None and _clean_name(name, "name") != org.name:
@@ -262,7 +262,7 @@ def list_people(session: Session, principal: Principal, *, q: str | None = None,
 
 
 def update_person(session: Session, *, actor: Principal, user: User, full_name: str | None = None,
-                  active: bool | None = None, locale: str | None | Any = ...) -> User:
+                  active: bool | None = None, locale: str | Any | None = ...) -> User:
     changed = []
     if full_name is not None and _clean_name(full_name, "full_name") != user.full_name:
         user.full_name = _clean_name(full_name, "full_name")

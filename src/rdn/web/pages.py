@@ -37,7 +37,8 @@ def healthz() -> JSONResponse:
 def readyz() -> JSONResponse:
     """The database answers and its schema is at the code's migration head."""
     try:
-        with db.engine().connect() as conn:
+        with db.new_session() as session:
+            conn = session.connection()
             conn.execute(text("SELECT 1"))
             current = migrate.current_revision(conn)
     except Exception as exc:

@@ -1,0 +1,239 @@
+"""Every route of the application, for every persona and owner relationship, against tests/authz_matrix.py.
+
+The table is the specification: a route missing from it fails ``test_every_route_is_in_the_matrix``; a
+persona reaching what the table forbids (or refused what it allows) fails ``test_authorization_matrix``.
+Each call runs inside a savepoint that is rolled back, so calls cannot affect each other.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyotp
+import pytest
+from fastapi.routing import APIRoute
+
+from rdn.core import identity, outbox
+from rdn.core.audit import Actor
+from rdn.core.mail import send_email
+from rdn.core.tenancy import Membership, OrgKind, Role
+from rdn.core.webhooks import create_endpoint
+from rdn.network import service
+from tests.authz_matrix import DENY, HIDE, LOGIN, MATRIX, OK, TOKENS, Row
+from tests.factories import PERSONAS, Client, build_network
+
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def app_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route, whatever the FastAPI version's way of including routers."""
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        contexts = [(ctx.original_route, ctx.path) for ctx in iter_route_contexts(app.routes)]
+    except ImportError:  # older FastAPI: included routes are flattened into app.routes
+        contexts = [(r, getattr(r, "path", "")) for r in app.routes]
+    routes = set()
+    for route, path in contexts:
+        if isinstance(route, APIRoute):
+            routes.update((method, path) for method in route.methods)
+    return routes
+
+
+def test_every_route_is_in_the_matrix(app):
+    in_app = app_routes(app)
+    in_table = {(row.method, row.path) for row in MATRIX}
+    missing = sorted(in_app - in_table)
+    stale = sorted(in_table - in_app)
+    assert not missing, f"routes with no row in tests/authz_matrix.py: {missing}"
+    assert not stale, f"rows for routes that do not exist: {stale}"
+    assert len(in_table) == len(MATRIX), "a route has two rows"
+
+
+@dataclass
+class World:
+    """The objects each relationship points at, per persona."""
+
+    net: Any
+    session: Any
+    clients: dict[str, Client] = field(default_factory=dict)
+    token_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    token_user: dict[str, str] = field(default_factory=dict)
+    colleague: dict[str, Any] = field(default_factory=dict)  # org key -> User
+    colleague_membership: dict[str, uuid.UUID] = field(default_factory=dict)  # org key -> Membership id
+    spare_session: dict[str, uuid.UUID] = field(default_factory=dict)  # persona -> a second session
+    spare_token: dict[str, uuid.UUID] = field(default_factory=dict)  # persona -> a token of theirs
+    webhook: dict[str, uuid.UUID] = field(default_factory=dict)  # org key -> endpoint id
+    dead_job: uuid.UUID | None = None
+    persona: str = ""
+    path_values: dict[str, str] = field(default_factory=dict)
+    counter: int = 0
+
+    def user_persona(self, persona: str) -> str:
+        # Anonymous callers aim at the same objects as a Canadian officer would.
+        return "officer_canada" if persona == "anonymous" else self.token_user.get(persona, persona)
+
+    def org_key(self, persona: str) -> str:
+        return PERSONAS[self.user_persona(persona)][0]
+
+    def other_org_key(self, persona: str) -> str:
+        return "spain" if self.org_key(persona) != "spain" else "canada"
+
+    def persona_org_id(self) -> uuid.UUID:
+        return self.net.orgs[self.org_key(self.persona)].id
+
+    def current_org(self) -> dict[str, Any]:
+        org_id = self.path_values.get("org_id")
+        org = next((o for o in self.net.orgs.values() if str(o.id) == org_id), None)
+        return {"name": org.name if org else "x", "country": org.country if org else None}
+
+    def unique(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}-{self.counter}-{uuid.uuid4().hex[:6]}"
+
+    def totp_now(self) -> str:
+        secret = self.net.totp.get(self.user_persona(self.persona))
+        return pyotp.TOTP(secret).now() if secret else "000000"
+
+    def values(self, persona: str, rel: str | None, names: list[str]) -> dict[str, str]:
+        """The path parameters for ``persona`` standing in relationship ``rel`` to the object."""
+        missing = str(uuid.uuid4())
+        own_key, other_key = self.org_key(persona), self.other_org_key(persona)
+        user = self.net.people[self.user_persona(persona)]
+        out: dict[str, str] = {}
+        for name in names:
+            if rel == "missing":
+                out[name] = missing
+            elif name == "org_id":
+                out[name] = str(self.net.orgs[own_key if rel == "own" else other_key].id)
+            elif name == "user_id":
+                target = {"self": user, "colleague": self.colleague[own_key],
+                          "stranger": self.colleague[other_key]}[rel or ""]
+                out[name] = str(target.id)
+            elif name == "membership_id":
+                out[name] = str(self.colleague_membership[own_key if rel == "colleague" else other_key])
+            elif name == "session_id":
+                target_persona = self.user_persona(persona) if rel == "own" else (
+                    "minister_germany" if self.user_persona(persona) != "minister_germany" else "minister_spain")
+                out[name] = str(self.spare_session[target_persona])
+            elif name == "token_id":
+                target_persona = self.user_persona(persona) if rel == "own" else (
+                    "minister_germany" if self.user_persona(persona) != "minister_germany" else "minister_spain")
+                out[name] = str(self.spare_token[target_persona])
+            elif name == "webhook_id":
+                out[name] = str(self.webhook[own_key if rel == "own" else other_key])
+            elif name == "job_id":
+                out[name] = str(self.dead_job)
+            else:  # pragma: no cover - a new kind of parameter needs a relationship here
+                raise AssertionError(f"no relationship defined for path parameter {name}")
+        return out
+
+
+@pytest.fixture
+def world(app, session) -> Iterator[World]:
+    net = build_network(session)
+    w = World(net, session)
+    actor = Actor("matrix")
+    for key, org in net.orgs.items():
+        role = Role.sponsor if org.kind == OrgKind.sponsor_group else Role.analyst
+        user = service.create_person(session, actor=actor, email=f"colleague-{key}@rdn.test",
+                                     full_name=f"Colleague {key}", org=org, role=role, password="long enough pw 123",
+                                     invite=False)
+        w.colleague[key] = user
+        w.colleague_membership[key] = session.query(Membership.id).filter_by(user_id=user.id, org_id=org.id).scalar()
+        _, secret = create_endpoint(session, org_id=org.id, url=f"https://example.org/{key}")
+        w.webhook[key] = _.id
+    for persona, user in net.people.items():
+        _, row = identity.start_session(session, user, ip="10.0.0.1", user_agent="spare")
+        w.spare_session[persona] = row.id
+        _, token = identity.create_token(session, user=user, org_id=net.org_of(persona).id, name="spare",
+                                         scopes=["read"])
+        w.spare_token[persona] = token.id
+        w.clients[persona] = Client(app).login(session, user)
+    for name, persona, scopes in (("token_read_canada", "officer_canada", ["read"]),
+                                  ("token_admin_canada", "admin_canada", ["read", "write", "admin"]),
+                                  ("token_read_secretariat", "admin_secretariat", ["read"])):
+        plaintext, _ = identity.create_token(session, user=net.people[persona], org_id=net.org_of(persona).id,
+                                             name=name, scopes=scopes)
+        w.token_headers[name] = {"Authorization": f"Bearer {plaintext}"}
+        w.token_user[name] = persona
+    job = send_email(session, to="someone@example.org", subject="dead letter", text="x")
+    job.status = outbox.JobStatus.dead
+    w.dead_job = job.id
+    session.commit()
+    anonymous = Client(app)
+    page = anonymous.get("/login")
+    anonymous.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    w.clients["anonymous"] = anonymous
+    w.clients["bearer"] = Client(app)
+    yield w
+
+
+def classify(response: Any) -> str:
+    status = response.status_code
+    if status == 401:
+        return LOGIN
+    if status in (302, 303, 307) and response.headers.get("location", "").startswith("/login"):
+        return LOGIN
+    if status == 403:
+        return DENY
+    if status == 404:
+        return HIDE
+    if status < 400 or status == 409:
+        return OK
+    return f"error({status}: {response.text[:200]})"
+
+
+def expected(row: Row, persona: str, rel: str | None) -> str:
+    if persona == "anonymous":
+        return LOGIN
+    if persona in TOKENS and not row.api:
+        # Pages answer to browser sessions only; a bearer token is ignored there (and, with no session
+        # cookie, an unsafe request fails the CSRF check first).
+        return LOGIN if row.method == "GET" else DENY
+    return OK if persona in row.allowed.get(rel, frozenset()) else row.denial(rel)
+
+
+def call(w: World, row: Row, persona: str, rel: str | None) -> Any:
+    names = _PARAM.findall(row.path)
+    w.persona = persona
+    w.path_values = w.values(persona, rel, names) if names else {}
+    url = row.path.format(**w.path_values)
+    client = w.clients["bearer"] if persona in TOKENS else w.clients[persona]
+    kwargs: dict[str, Any] = {}
+    if persona in TOKENS:
+        kwargs["headers"] = dict(w.token_headers[persona])
+    body = row.form(w) if callable(row.form) else row.form
+    if body is not None:
+        kwargs["data"] = body
+    body = row.json(w) if callable(row.json) else row.json
+    if body is not None:
+        kwargs["json"] = body
+    return client.request(row.method, url, **kwargs)
+
+
+def test_authorization_matrix(world: World, connection):
+    personas = sorted(set(world.clients) - {"bearer"} | TOKENS)
+    failures, checked = [], 0
+    for row in MATRIX:
+        for rel in row.allowed:
+            for persona in personas:
+                savepoint = connection.begin_nested()
+                try:
+                    response = call(world, row, persona, rel)
+                finally:
+                    savepoint.rollback()
+                checked += 1
+                if row.public:
+                    if response.status_code >= 500:
+                        failures.append(f"{row.method} {row.path} [{persona}]: server error {response.status_code}")
+                    continue
+                got, want = classify(response), expected(row, persona, rel)
+                if got != want:
+                    failures.append(f"{row.method} {row.path} rel={rel} persona={persona}: got {got}, want {want}")
+    assert checked > 1000
+    assert not failures, f"{len(failures)} of {checked} calls broke the matrix:\n" + "\n".join(failures[:60])
