@@ -145,8 +145,8 @@ def world(app, session) -> Iterator[World]:
                                      invite=False)
         w.colleague[key] = user
         w.colleague_membership[key] = session.query(Membership.id).filter_by(user_id=user.id, org_id=org.id).scalar()
-        _, secret = create_endpoint(session, org_id=org.id, url=f"https://example.org/{key}")
-        w.webhook[key] = _.id
+        endpoint, _secret = create_endpoint(session, org_id=org.id, url=f"https://example.org/{key}")
+        w.webhook[key] = endpoint.id
     for persona, user in net.people.items():
         _, row = identity.start_session(session, user, ip="10.0.0.1", user_agent="spare")
         w.spare_session[persona] = row.id

@@ -201,8 +201,8 @@ def org_add(name: Annotated[str, typer.Option()], short_name: Annotated[str, typ
 def user_add(email: Annotated[str, typer.Option()], name: Annotated[str, typer.Option()],
              org: Annotated[str, typer.Option(help="The organization's short name")],
              role: Annotated[str, typer.Option(help="admin, senior_official, officer, caseworker, analyst, sponsor")],
-             password: Annotated[bool, typer.Option("--password/--invite",
-                                                    help="Type a password now, or email an invitation")] = False) -> None:
+             password: Annotated[bool, typer.Option(
+                 "--password/--invite", help="Type a password now, or email an invitation")] = False) -> None:
     """Create a person with a role in an organization."""
     from rdn import modules
     from rdn.core.errors import ValidationFailed
@@ -295,7 +295,9 @@ def keys_new() -> None:
 
 
 @keys_app.command("rotate")
-def keys_rotate(data_keys: Annotated[bool, typer.Option(help="Also start new data keys for new writes")] = False) -> None:
+def keys_rotate(
+    data_keys: Annotated[bool, typer.Option(help="Also start new data keys for new writes")] = False,
+) -> None:
     """Re-wrap every data key under the current RDN_MASTER_KEY, in small batches, while servers run.
 
     Before: set the new key as RDN_MASTER_KEY and the old one in RDN_PREVIOUS_MASTER_KEYS on every server.

@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     password_hash_memory_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
     password_hash_time_cost: int = Field(default=3, ge=1, le=50)
-    # Mail
+    # Mail: "smtp" in production; "files" writes each email as an .eml file (demos, air-gapped trials)
+    mail_transport: str = "smtp"
+    mail_dir: str = "var/mail"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=1025, ge=1, le=65535)
     smtp_username: str = ""
@@ -102,6 +104,13 @@ class Settings(BaseSettings):
             if lowered == "":
                 return None
             raise ValueError(f"expected true or false, got {value!r}")
+        return value
+
+    @field_validator("mail_transport")
+    @classmethod
+    def _mail_transport(cls, value: str) -> str:
+        if value not in {"smtp", "files"}:
+            raise ValueError("expected smtp or files")
         return value
 
     @field_validator("smtp_security")

@@ -17,7 +17,8 @@ from rdn.core.web import Card
 
 def _security_card(session: Session, principal: Principal) -> dict[str, Any]:
     user = session.get(User, principal.user_id)
-    return {"mfa": bool(user and user.mfa_enrolled), "sessions": len(identity.live_sessions(session, principal.user_id)),
+    return {"mfa": bool(user and user.mfa_enrolled),
+            "sessions": len(identity.live_sessions(session, principal.user_id)),
             "mfa_required": identity.mfa_required(session, principal.user_id)}
 
 

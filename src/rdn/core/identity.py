@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import uuid
@@ -224,10 +225,8 @@ def check_password(user: User | None, password: str) -> bool:
     """Constant work whether or not the user exists; upgrades the hash if parameters changed."""
     hasher = _hasher()
     if user is None or not user.password_hash or len(password) > MAX_PASSWORD_LENGTH:
-        try:
-            hasher.verify(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
-        except (VerificationError, InvalidHashError):
-            pass
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            hasher.verify(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])  # the same work as a real check
         return False
     try:
         hasher.verify(user.password_hash, password)

@@ -8,12 +8,15 @@ message (mail stores and clients recognise it), never a second, different one.
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import smtplib
 import ssl
 import threading
 import uuid
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,7 +31,7 @@ class EmailError(ValueError):
 
 
 def _check_address(address: str, field: str) -> str:
-    name, addr = parseaddr(address)
+    _name, addr = parseaddr(address)
     if "@" not in addr or any(c in address for c in "\r\n"):
         raise EmailError(f"{field}: {address!r} is not an email address")
     return address
@@ -127,10 +130,8 @@ def _drop_connection() -> None:
     conn = getattr(_local, "conn", None)
     _local.conn = None
     if conn is not None:
-        try:
+        with contextlib.suppress(Exception):  # closing a broken connection
             conn.close()
-        except Exception:  # noqa: S110 - closing a broken connection
-            pass
 
 
 def deliver_rollback_unsafe(msg: EmailMessage) -> None:
@@ -162,7 +163,22 @@ def deliver_rollback_unsafe(msg: EmailMessage) -> None:
         return
 
 
+def write_file_rollback_unsafe(msg: EmailMessage) -> Path:
+    """The "files" transport: one .eml file per message, named by its Message-ID (a repeat overwrites it)."""
+    folder = Path(get_settings().mail_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(str(msg["Message-ID"]).encode()).hexdigest()[:24] + ".eml"
+    tmp = folder / (name + ".tmp")
+    tmp.write_bytes(msg.as_bytes())
+    tmp.replace(folder / name)
+    return folder / name
+
+
 @outbox.handler("email", priority=100)
 def _email_job(ctx: outbox.JobContext) -> None:
-    deliver_rollback_unsafe(build_message(ctx.payload))
+    msg = build_message(ctx.payload)
+    if get_settings().mail_transport == "files":
+        write_file_rollback_unsafe(msg)
+    else:
+        deliver_rollback_unsafe(msg)
 

@@ -425,16 +425,21 @@ def problem(request: Request, status: int, slug: str, title: str, detail: str, *
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
+_CHECK = i18n.N_("Please check what you entered and try again.")
 ERROR_TEXT = {
-    400: (i18n.N_("This request could not be understood"), i18n.N_("Please check what you entered and try again.")),
+    400: (i18n.N_("This request could not be understood"), _CHECK),
     401: (i18n.N_("Please sign in"), i18n.N_("You need to sign in to see this page.")),
-    403: (i18n.N_("Not allowed"), i18n.N_("Your role does not allow this. Ask your organization's administrator if you need it.")),
+    403: (i18n.N_("Not allowed"),
+          i18n.N_("Your role does not allow this. Ask your organization's administrator if you need it.")),
     404: (i18n.N_("Page not found"), i18n.N_("There is nothing here, or it is not shared with you.")),
-    405: (i18n.N_("This request could not be understood"), i18n.N_("Please check what you entered and try again.")),
-    409: (i18n.N_("That could not be done"), i18n.N_("Someone may have changed this in the meantime. Reload the page and try again.")),
-    422: (i18n.N_("Some fields need attention"), i18n.N_("Please check what you entered and try again.")),
+    405: (i18n.N_("This request could not be understood"), _CHECK),
+    409: (i18n.N_("That could not be done"),
+          i18n.N_("Someone may have changed this in the meantime. Reload the page and try again.")),
+    422: (i18n.N_("Some fields need attention"), _CHECK),
     429: (i18n.N_("Too many attempts"), i18n.N_("Please wait a few minutes before trying again.")),
-    500: (i18n.N_("Something went wrong"), i18n.N_("The error has been recorded. Please try again; if it persists, give the support team the reference below.")),
+    500: (i18n.N_("Something went wrong"),
+          i18n.N_("The error has been recorded. Please try again; if it persists, give the support team the "
+                  "reference below.")),
 }
 
 

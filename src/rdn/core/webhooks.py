@@ -26,7 +26,7 @@ from rdn.core import clock, outbox
 from rdn.core.crypto import Keyring, SensitiveFields, sealed
 from rdn.db import Base, new_id
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix, not a secret
 
 
 class WebhookEndpoint(SensitiveFields, Base):

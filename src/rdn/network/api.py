@@ -66,7 +66,7 @@ def update_organization(org_id: uuid.UUID, body: OrganizationUpdate, db: DbSessi
     policy.require(principal, "org.manage")
     fields = body.model_dump(exclude_unset=True)
     return service.update_organization(db, actor=principal, org=org, name=fields.get("name"),
-                                       country=fields["country"] if "country" in fields else ...,
+                                       country=fields.get("country", ...),
                                        active=fields.get("active"))
 
 
@@ -112,7 +112,7 @@ def update_person(user_id: uuid.UUID, body: PersonUpdate, db: DbSession,
     user = policy.access(db, principal, User, user_id, "person.manage")
     fields = body.model_dump(exclude_unset=True)
     service.update_person(db, actor=principal, user=user, full_name=fields.get("full_name"),
-                          active=fields.get("active"), locale=fields["locale"] if "locale" in fields else ...)
+                          active=fields.get("active"), locale=fields.get("locale", ...))
     return _person_out(db, user)
 
 

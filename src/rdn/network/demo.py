@@ -41,7 +41,8 @@ OTHERS = [
 
 #: key, email, name, organization, roles
 PERSONAS = [
-    ("admin_secretariat", "admin@secretariat.rdn.example", "Amina Diallo", "secretariat", [Role.admin, Role.senior_official]),
+    ("admin_secretariat", "admin@secretariat.rdn.example", "Amina Diallo", "secretariat",
+     [Role.admin, Role.senior_official]),
     ("minister_spain", "minister@es.rdn.example", "Lucía Fernández", "es", [Role.senior_official]),
     ("officer_canada", "officer@ca.rdn.example", "Daniel Tremblay", "ca", [Role.officer]),
     ("admin_canada", "admin@ca.rdn.example", "Priya Nair", "ca", [Role.admin]),
