@@ -78,8 +78,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on")]
     application = create_app(start_worker=run_worker)
     host, port = host or settings.host, port or settings.port
     console.print(f"RDN serving on http://{host}:{port} ({'with' if run_worker else 'without'} an in-process worker)")
+    # Live event streams would hold a graceful shutdown forever: they get a few seconds, then end (browsers
+    # reconnect to another server and replay what they missed).
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=settings.trust_proxy_headers, server_header=False)
+                proxy_headers=settings.trust_proxy_headers, server_header=False, timeout_graceful_shutdown=5)
 
 
 @app.command()
