@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import threading
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,7 +95,7 @@ def test_entries_chain_and_the_head_follows(session):
 
     assert [e.seq for e in entries] == list(range(start_seq + 1, start_seq + 5))
     assert entries[0].prev_hash == start_hash
-    for previous, entry in zip(entries, entries[1:], strict=False):
+    for previous, entry in itertools.pairwise(entries):
         assert entry.prev_hash == previous.hash
     for entry in entries:
         assert len(entry.hash) == 64 and entry.hash != GENESIS
@@ -195,8 +197,6 @@ def test_the_database_refuses_update_and_delete(session):
     ("ts", datetime(2020, 1, 1, tzinfo=UTC)),
 ])
 def test_an_edited_entry_is_named(session, column, value):
-    import uuid
-
     entries = _append(session, 6)
     if column == "actor_user_id":
         value = uuid.uuid4()

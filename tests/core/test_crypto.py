@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import uuid
@@ -218,9 +219,6 @@ def test_each_organization_has_its_own_data_key(session):
 
 def test_master_key_rotation(session, database_url, smtp_server):
     key_a, key_b = new_master_key(), new_master_key()
-    kid_a, kid_b = master_key_id(crypto._decode_key(key_a)) if hasattr(crypto, "_decode_key") else None, None
-    import base64
-
     kid_a, kid_b = master_key_id(base64.b64decode(key_a)), master_key_id(base64.b64decode(key_b))
     port = smtp_server[0]
 
@@ -322,10 +320,9 @@ def test_canaries_never_reach_the_database_in_clear(fresh_db, tmp_path):
     assert len(set(canaries)) == len(canaries) == 4
 
     if ON_POSTGRES:
-        url = make_url(fresh_db)
         dump = subprocess.run(["pg_dump", "--no-owner", "-d", fresh_db], capture_output=True, timeout=120,
                               check=True).stdout
-        assert url.database.encode() in dump or b"CREATE TABLE" in dump
+        assert b"CREATE TABLE public.users" in dump
         raw = dump
         stored_forms = [c.hex().encode() for c in ciphertexts]  # bytea is dumped as hex
     else:
@@ -352,8 +349,6 @@ def test_canaries_never_reach_the_database_in_clear(fresh_db, tmp_path):
 
 
 def test_rdn_keys_status_and_rotate(fresh_db, smtp_server):
-    import base64
-
     port = smtp_server[0]
     key_a, key_b = new_master_key(), new_master_key()
     kid_a, kid_b = master_key_id(base64.b64decode(key_a)), master_key_id(base64.b64decode(key_b))
