@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -39,6 +41,14 @@ def browser(app: Any) -> TestClient:
 def form_csrf(html: str) -> str:
     match = CSRF.search(html)
     assert match, "the page has no form with a csrf_token"
+    return match.group(1)
+
+
+def form_next(html: str, action: str) -> str:
+    """The hidden ``next`` of the form posting to ``action`` (the language switcher has one too)."""
+    start = html.index(f'action="{action}"')
+    match = re.search(r'name="next" value="([^"]*)"', html[start:])
+    assert match
     return match.group(1)
 
 
@@ -146,8 +156,10 @@ def test_account_is_throttled_after_too_many_wrong_passwords(app, network, setti
     assert r.status_code == 429
     assert "Retry-After" in r.headers
     assert "rdn_session" not in c.cookies
-    # Another account from elsewhere is not affected by this one's throttle.
+    # Another account is not affected by this one's throttle.
     assert submit_password(browser(app), network.admin_secretariat.email).status_code == 303
+    clock.advance(timedelta(minutes=settings.login_window_minutes))
+    assert submit_password(c, sponsor.email, PASSWORD).status_code == 303
 
 
 def test_a_totp_code_cannot_be_used_twice(app, network):
@@ -289,7 +301,7 @@ def test_session_cookie_is_httponly_and_samesite_lax(app, network):
 @pytest.mark.parametrize("target", ["//evil.example", "https://evil.example", "/\\evil.example"])
 def test_next_never_leaves_the_site(app, network, target):
     form = browser(app).get("/login", params={"next": target})
-    assert f'value="{target}"' not in form.text
+    assert form_next(form.text, "/login") == "/"
     # Government: through the second step.
     c = browser(app)
     r = submit_password(c, network.officer_canada.email, next=target)
@@ -305,11 +317,83 @@ def test_next_never_leaves_the_site(app, network, target):
     assert r.status_code == 303 and r.headers["location"] == "/"
 
 
+def test_a_next_with_a_query_survives_the_second_step(app, network):
+    target = "/organizations?kind=government&country=CA"
+    c = browser(app)
+    form = c.get("/login", params={"next": target})
+    r = c.post("/login", data={"email": network.officer_canada.email, "password": PASSWORD,
+                               "next": form_next(form.text, "/login").replace("&amp;", "&"),
+                               "csrf_token": form_csrf(form.text)})
+    assert r.status_code == 303
+    # Follow the redirects as a browser would.
+    mfa_page = c.get(r.headers["location"])
+    assert mfa_page.status_code == 200
+    carried = form_next(mfa_page.text, "/login/mfa").replace("&amp;", "&")
+    r = c.post("/login/mfa", data={"code": code_for(network.totp["officer_canada"]), "next": carried,
+                                   "csrf_token": form_csrf(mfa_page.text)})
+    assert r.status_code == 303
+    assert r.headers["location"] == target
+
+
+def test_too_many_wrong_codes_end_the_pending_sign_in(app, network):
+    c = browser(app)
+    assert submit_password(c, network.officer_canada.email).status_code == 303
+    wrong = "000000" if code_for(network.totp["officer_canada"]) != "000000" else "111111"
+    for _ in range(5):
+        assert submit_code(c, wrong).status_code == 400
+    page = c.get("/login/mfa")
+    r = c.post("/login/mfa", data={"code": wrong, "next": "/", "csrf_token": form_csrf(page.text)})
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    # The pending sign-in is over: the code form is gone; the password is asked again.
+    again = c.get("/login/mfa")
+    assert again.status_code == 303 and again.headers["location"] == "/login"
+    assert c.get("/").status_code == 303
+
+
+@pytest.fixture
+def production_app(network, database_url, smtp_server):  # type: ignore[no-untyped-def]
+    from rdn.app import create_app
+    from rdn.config import get_settings, load_settings, set_settings
+    from tests.conftest import rdn_environ
+
+    original = get_settings()
+    production = load_settings(environ=rdn_environ(
+        database_url, smtp_server[0], RDN_MODE="production", RDN_BASE_URL="https://rdn.example",
+        RDN_SECRET_KEY=secrets.token_urlsafe(48), RDN_MASTER_KEY=base64.b64encode(secrets.token_bytes(32)).decode()))
+    try:
+        yield create_app(production)
+    finally:
+        set_settings(original)
+
+
+def test_in_production_the_session_cookie_is_secure_and_cleared_securely(production_app, network):
+    c = TestClient(production_app, base_url="https://testserver", follow_redirects=False)
+    page = c.get("/login")
+    r = c.post("/login", data={"email": network.sponsor_group_a.email, "password": PASSWORD, "next": "/",
+                               "csrf_token": form_csrf(page.text)})
+    assert r.status_code == 303
+    [cookie] = [v for k, v in r.headers.multi_items() if k == "set-cookie" and "rdn_session=" in v]
+    assert cookie.startswith("__Host-rdn_session=")
+    attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
+    assert {"secure", "httponly", "samesite=lax", "path=/"} <= attributes
+    assert not any(a.startswith("domain=") for a in attributes)
+
+    home = c.get("/")
+    assert home.status_code == 200
+    r = c.post("/logout", data={"csrf_token": form_csrf(home.text)})
+    assert r.status_code == 303
+    [cleared] = [v for k, v in r.headers.multi_items() if k == "set-cookie" and "rdn_session=" in v]
+    assert cleared.startswith("__Host-rdn_session=")
+    # Browsers ignore a __Host- cookie set without Secure: the old cookie would stay in the browser.
+    assert "secure" in {a.strip().lower() for a in cleared.split(";")[1:]}, cleared
+
+
 # Password links ----------------------------------------------------------------------------------------------
 
 
 def test_password_reset_link_sets_a_new_password_once(app, network, session, mailbox):
     sponsor = network.sponsor_group_a
+    signed_in = sign_in(app, sponsor, None)
     c = browser(app)
     page = c.get("/password/forgot")
     r = c.post("/password/forgot", data={"email": sponsor.email.upper(), "csrf_token": form_csrf(page.text)})
@@ -328,6 +412,8 @@ def test_password_reset_link_sets_a_new_password_once(app, network, session, mai
     r = c.post("/password/set", data={"token": token.group(1), "password": new_password, "confirm": new_password,
                                       "csrf_token": form_csrf(form.text)})
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert signed_in.get("/").status_code == 303  # a new password ends the sessions opened with the old one
+    assert count_audit(session, "password.set") == 1
 
     assert submit_password(browser(app), sponsor.email, PASSWORD).status_code == 400
     assert submit_password(browser(app), sponsor.email, new_password).headers["location"] == "/"

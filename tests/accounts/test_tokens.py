@@ -94,6 +94,26 @@ def test_creating_a_token_needs_a_fresh_totp_code(client, network, session):
 
 
 @pytest.mark.usefixtures("frozen_clock")
+def test_after_the_step_up_the_browser_lands_on_a_page(client, network, session):
+    """Followed as a browser does: the refused POST sends to the step-up form, whose answer sends on."""
+    client.login(session, network.officer_canada, mfa=False)
+    r = create_on_page(client)
+    assert r.status_code == 303
+    form = client.get(r.headers["location"])
+    assert form.status_code == 200
+    start = form.text.index('action="/account/step-up"')
+    carried = re.search(r'name="next" value="([^"]*)"', form.text[start:])
+    assert carried
+    r = client.post("/account/step-up", data={"code": pyotp.TOTP(network.totp["officer_canada"]).at(clock.now()),
+                                              "next": carried.group(1)})
+    assert r.status_code == 303
+    landing = client.get(r.headers["location"])
+    assert landing.status_code == 200, (r.headers["location"], landing.status_code)
+    # And the token can be created from there.
+    assert TOKEN.search(create_on_page(client).text)
+
+
+@pytest.mark.usefixtures("frozen_clock")
 def test_step_up_is_needed_again_after_ten_minutes(client, network, session):
     client.login(session, network.officer_canada, mfa=True)
     assert create_on_page(client).status_code == 200

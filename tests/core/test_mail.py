@@ -191,13 +191,16 @@ def test_refused_recipient_is_permanent_and_not_retried(session, refusing_server
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"to": "ada@rdn.test", "subject": "Hello\r\nBcc: victim@rdn.test"}, "subject"),
-        ({"to": "ada@rdn.test", "subject": "Hello\nthere"}, "subject"),
-        ({"to": "not an address", "subject": "Hello"}, "to"),
-        ({"to": ["ada@rdn.test", "nobody"], "subject": "Hello"}, "to"),
-        ({"to": "ada@rdn.test\r\nBcc: victim@rdn.test", "subject": "Hello"}, "to"),
-        ({"to": [], "subject": "Hello"}, "to"),
-        ({"to": "ada@rdn.test", "subject": "Hello", "reply_to": "nope"}, "reply_to"),
+        pytest.param({"to": "ada@rdn.test", "subject": "Hello\r\nBcc: victim@rdn.test"}, "subject", id="crlf-subject"),
+        pytest.param({"to": "ada@rdn.test", "subject": "Hello\nthere"}, "subject", id="lf-subject"),
+        pytest.param({"to": "not an address", "subject": "Hello"}, "to", id="not-an-address"),
+        pytest.param({"to": ["ada@rdn.test", "nobody"], "subject": "Hello"}, "to", id="one-bad-of-two"),
+        pytest.param({"to": "ada@rdn.test\r\nBcc: victim@rdn.test", "subject": "Hello"}, "to", id="crlf-to"),
+        pytest.param({"to": [], "subject": "Hello"}, "to", id="no-recipient"),
+        pytest.param({"to": "ada@rdn.test, eve@rdn.test", "subject": "Hello"}, "to", id="two-addresses-in-one"),
+        pytest.param({"to": "ada@rdn.test", "subject": "Hello", "reply_to": "nope"}, "reply_to", id="reply-to"),
+        pytest.param({"to": "ada@rdn.test", "subject": "Hello", "headers": {"X-Tag": "a\r\nBcc: victim@rdn.test"}},
+                     "headers", id="crlf-header"),
     ],
 )
 def test_invalid_input_is_refused_naming_the_field(session, kwargs, field):

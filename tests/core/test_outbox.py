@@ -354,3 +354,18 @@ def test_counts(session):
             claimed = outbox.claim(s, limit=10, lease=timedelta(minutes=1))
         assert len(claimed) == 1
         assert outbox.counts(session) == {"pending": 0, "running": 1, "done": 2, "dead": 1}
+
+
+def test_a_commit_after_a_rollback_still_wakes_the_workers(session):
+    """Enqueuing wakes idle workers at commit; a rolled-back attempt in the same session must not stop it."""
+    outbox._wake.clear()
+    outbox.enqueue(session, KIND, {"tag": "plain"})
+    session.commit()
+    assert outbox._wake.is_set()
+
+    outbox.enqueue(session, KIND, {"tag": "first-try"})
+    session.rollback()
+    outbox._wake.clear()
+    outbox.enqueue(session, KIND, {"tag": "second-try"})
+    session.commit()
+    assert outbox._wake.is_set()

@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from rdn.core import clock, identity, outbox
 from rdn.core.audit import AuditEntry
-from rdn.core.errors import Conflict
 from rdn.core.identity import ApiToken, User, UserSession
 from rdn.core.tenancy import Membership, Organization, Role
 from rdn.network import service
@@ -254,20 +253,23 @@ def test_the_last_secretariat_admin_keeps_the_role(app, network, session):
 
 def test_the_last_secretariat_admin_cannot_be_deactivated(app, network, session):
     admin = network.admin_secretariat
-    with pytest.raises(Conflict) as caught:
-        service.update_person(session, actor=ACTOR, user=admin, active=False)  # type: ignore[arg-type]
-    assert caught.value.status == 409
-    session.rollback()
+    # Seconded to Canada as well, so Canada's administrator manages their record too.
+    service.grant_role(session, actor=ACTOR, user=admin, org=network.orgs["canada"], role=Role.officer)
+    session.commit()
+    theirs = Client(app).login(session, admin)
+    canada = Client(app).login(session, network.admin_canada)
+    r = canada.post(f"/people/{admin.id}/edit", data={"full_name": admin.full_name})  # "active" unticked
+    assert r.status_code == 409
     session.expire_all()
     assert session.get(User, admin.id).active  # type: ignore[union-attr]
+    assert theirs.get("/").status_code == 200
 
-    # Nor through the API by themselves.
-    c = Client(app).login(session, admin)
-    r = c.patch(f"/api/v1/people/{admin.id}", json={"active": False})
+    # Nor by themselves through the API.
+    r = theirs.patch(f"/api/v1/people/{admin.id}", json={"active": False})
     assert r.status_code in (404, 409)
     session.expire_all()
     assert session.get(User, admin.id).active  # type: ignore[union-attr]
-    assert c.get("/").status_code == 200
+    assert theirs.get("/").status_code == 200
     assert audited(session, "person.update") == []
 
 
@@ -307,6 +309,9 @@ def test_a_removed_role_is_refused_on_the_next_request(app, network, session):
     canada_admin = network.admin_canada
     theirs = Client(app).login(session, canada_admin)
     assert theirs.get("/people").status_code == 200
+    headers = api_token(session, canada_admin, network.orgs["canada"], ["read", "admin"])
+    api = TestClient(app)
+    assert api.get("/api/v1/people", headers=headers).status_code == 200
     admin_role = membership(session, canada_admin, network.orgs["canada"], Role.admin)
     assert admin_role is not None
 
@@ -318,6 +323,7 @@ def test_a_removed_role_is_refused_on_the_next_request(app, network, session):
     assert theirs.get("/people").status_code == 403
     assert theirs.get(f"/people/{network.officer_canada.id}").status_code == 404
     assert theirs.get("/api/v1/people").status_code == 403
+    assert api.get("/api/v1/people", headers=headers).status_code == 401  # no role left in Canada
 
 
 def test_the_organization_switcher_changes_the_acting_organization(app, network, session):

@@ -99,7 +99,7 @@ def negotiate(cookie: str | None, accept_language: str | None, default: str = DE
             except ValueError:
                 quality = 0.0
         code = lang.strip().lower().split("-")[0]
-        if code in LOCALES:
+        if code in LOCALES and quality > 0:  # q=0 means "not acceptable" (RFC 9110, 12.4.2)
             ranked.append((quality, code))
     if ranked:
         return max(ranked, key=lambda item: item[0])[1]
