@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, Uuid, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from rdn.config import get_settings, settings_cache
@@ -161,26 +161,68 @@ def transaction() -> Iterator[Session]:
         session.close()
 
 
+def current_transaction(session: Session) -> SessionTransaction:
+    """The innermost transaction (a savepoint if one is open), beginning one if none has begun."""
+    trans = session.get_nested_transaction() or session.get_transaction()
+    if trans is None:
+        session.connection()  # autobegin
+        trans = session.get_transaction()
+    assert trans is not None
+    return trans
+
+
+def in_open_chain(session: Session, trans: SessionTransaction) -> bool:
+    """True while ``trans`` is the current transaction or one of its parents (it has not ended)."""
+    current: SessionTransaction | None = session.get_nested_transaction() or session.get_transaction()
+    while current is not None:
+        if current is trans:
+            return True
+        current = current.parent
+    return False
+
+
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the session's current transaction commits; dropped on rollback."""
-    session.info.setdefault("rdn_after_commit", []).append(callback)
+    """Run ``callback`` once the session's outermost transaction commits.
+
+    Registered inside a savepoint, it moves to the parent when the savepoint is released and is dropped if
+    the savepoint rolls back; it is dropped if the transaction rolls back.
+    """
+    session.info.setdefault("rdn_callbacks", []).append((current_transaction(session), callback))
 
 
 @event.listens_for(Session, "after_commit")
-def _run_after_commit(session: Session) -> None:
-    callbacks = session.info.pop("rdn_after_commit", [])
-    for callback in callbacks:
+def _mark_committed(session: Session) -> None:
+    # Dispatched for the outermost transaction and for savepoints alike: remember which one committed.
+    trans = session.get_nested_transaction() or session.get_transaction()
+    if trans is not None:
+        session.info.setdefault("rdn_committed", set()).add(id(trans))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _settle_callbacks(session: Session, trans: SessionTransaction) -> None:
+    committed = id(trans) in session.info.get("rdn_committed", set())
+    session.info.get("rdn_committed", set()).discard(id(trans))
+    callbacks = session.info.get("rdn_callbacks")
+    if not callbacks:
+        return
+    mine = [cb for owner, cb in callbacks if owner is trans]
+    if not mine:
+        return
+    rest = [(owner, cb) for owner, cb in callbacks if owner is not trans]
+    if trans.parent is not None:
+        # A savepoint (or inner transaction): its callbacks now belong to the parent, or die with it.
+        session.info["rdn_callbacks"] = rest + ([(trans.parent, cb) for cb in mine] if committed else [])
+        return
+    session.info["rdn_callbacks"] = rest
+    if not committed:
+        return
+    for callback in mine:
         try:
             callback()
         except Exception:  # pragma: no cover - a failed wake-up must not fail the committed work
             import logging
 
             logging.getLogger("rdn.db").exception("after-commit callback failed")
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_after_commit(session: Session) -> None:
-    session.info.pop("rdn_after_commit", None)
 
 
 def dialect_name(session: Session) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from rdn import db
 from rdn.config import load_settings, set_settings
-from rdn.core import events
+from rdn.core import events, mail
 from rdn.core.events import Event, EventLog
 from tests.conftest import ON_POSTGRES, fresh_database_url, rdn_environ
 from tests.factories import Client
@@ -89,6 +89,51 @@ def test_a_closed_subscription_receives_nothing_more(session):
         session.commit()
         await settle()
         assert sub.queue.empty()
+
+    asyncio.run(scenario())
+
+
+@sqlite_only
+def test_a_released_savepoint_does_not_announce_events_before_the_commit(session):
+    """A savepoint inside the transaction (here the one ``enqueue`` takes for an email's ``dedupe_key``) is not the
+    commit: an event published before it must not go out until the whole transaction commits."""
+
+    async def scenario() -> None:
+        sub = events.broker.subscribe(["user:alpha"])
+        try:
+            events.publish(session, "user:alpha", "too.early", {})
+            mail.send_email(session, to="ada@rdn.test", subject="Welcome", text="hi",
+                            dedupe_key="bravo:events:savepoint")
+            await settle()
+            assert sub.queue.empty(), "delivered before the transaction committed"
+            session.rollback()
+            await settle()
+            assert sub.queue.empty(), "a rolled-back event was delivered"
+        finally:
+            sub.close()
+
+    asyncio.run(scenario())
+    assert events.replay(session, ["user:alpha"], 0) == []
+
+
+@sqlite_only
+def test_a_rolled_back_savepoint_does_not_cancel_events_published_before_it(session):
+    async def scenario() -> None:
+        sub = events.broker.subscribe(["user:alpha"])
+        try:
+            kept = events.publish(session, "user:alpha", "kept", {})
+            with pytest.raises(RuntimeError), session.begin_nested():
+                events.publish(session, "user:alpha", "inside.failed.savepoint", {})
+                raise RuntimeError("the savepoint fails")
+            session.commit()
+            assert [e.type for e in events.replay(session, ["user:alpha"], 0)] == ["kept"]
+            await settle()
+            delivered = []
+            while not sub.queue.empty():
+                delivered.append(sub.queue.get_nowait())
+            assert [(e.id, e.type) for e in delivered] == [(kept.id, "kept")]
+        finally:
+            sub.close()
 
     asyncio.run(scenario())
 

@@ -332,7 +332,7 @@ def test_the_registered_priority_is_the_default(session):
 
 
 def test_enqueuing_an_unknown_kind_raises(session):
-    with pytest.raises(ValueError, match="test.bravo.no-such-kind"):
+    with pytest.raises(ValueError, match=r"test\.bravo\.no-such-kind"):
         outbox.enqueue(session, "test.bravo.no-such-kind", {})
     session.commit()
     assert session.scalar(select(func.count()).select_from(Job)) == 0

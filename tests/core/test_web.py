@@ -81,6 +81,15 @@ def test_static_files_are_cacheable(app):
         assert r.headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_missing_static_file_is_not_cached_for_long(app):
+    r = TestClient(app).get("/static/css/no-such-file.css")
+    assert r.status_code == 404
+    cache = r.headers.get("cache-control", "")
+    max_age = re.search(r"max-age=(\d+)", cache)
+    assert "immutable" not in cache, cache
+    assert "no-store" in cache or (max_age is not None and int(max_age.group(1)) <= 300), cache
+
+
 INLINE_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.S | re.I)
 EVENT_HANDLER = re.compile(r"<[a-zA-Z][^>]*?[\s\"'](on[a-z]+|hx-on[:\-a-z]*)\s*=", re.S | re.I)
 STYLE_ATTRIBUTE = re.compile(r"<[a-zA-Z][^>]*?\sstyle\s*=", re.S | re.I)

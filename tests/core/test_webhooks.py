@@ -44,7 +44,7 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             with state.lock:
                 state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
@@ -78,7 +78,7 @@ def fresh(session, job_id) -> Job:  # type: ignore[no-untyped-def]
 
 def test_emit_delivers_a_signed_request(session, network, receiver):
     org = network.orgs["canada"]
-    endpoint, secret = webhooks.create_endpoint(session, org_id=org.id, url=receiver.url, event_types=["*"])
+    _, secret = webhooks.create_endpoint(session, org_id=org.id, url=receiver.url, event_types=["*"])
     assert secret.startswith("whsec_")
     jobs = webhooks.emit(session, org_id=org.id, event_type="case.updated", data={"case": 42, "note": "café"})
     assert len(jobs) == 1
@@ -263,5 +263,5 @@ def test_check_url_accepts_http_and_https():
 
 
 def test_create_endpoint_refuses_a_bad_url(session, network):
-    with pytest.raises(WebhookError, match="^url:"):
+    with pytest.raises(WebhookError, match=r"^url:"):
         webhooks.create_endpoint(session, org_id=network.orgs["canada"].id, url="gopher://x")

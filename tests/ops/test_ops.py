@@ -13,7 +13,7 @@ from rdn.config import get_settings, set_settings
 from rdn.core import audit, clock, mail, outbox
 from rdn.core.audit import AuditEntry, AuditHead
 from rdn.core.mail import send_email
-from rdn.core.outbox import Job, JobStatus
+from rdn.core.outbox import JobStatus
 from tests.conftest import free_port
 from tests.factories import Client
 

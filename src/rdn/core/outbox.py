@@ -169,14 +169,15 @@ _wake = threading.Event()
 
 
 def _notify_after_commit(session: Session) -> None:
-    if session.info.get("rdn_jobs_notified"):
+    """Wake workers once this transaction commits (once per transaction, savepoints considered)."""
+    notified = session.info.get("rdn_jobs_notified")
+    if notified is not None and db.in_open_chain(session, notified):
         return
-    session.info["rdn_jobs_notified"] = True
+    session.info["rdn_jobs_notified"] = db.current_transaction(session)
     if db.dialect_name(session) == "postgresql":
-        # Delivered by PostgreSQL at commit, to every worker listening, on every server.
+        # Delivered by PostgreSQL at commit (and discarded on rollback), to every listening worker.
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
     db.after_commit(session, _wake.set)
-    db.after_commit(session, lambda: session.info.pop("rdn_jobs_notified", None))
 
 
 def enqueue(
