@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 
 import pytest
 
 from rdn import db
 from rdn.config import load_settings, set_settings
-from rdn.core import events, mail
+from rdn.core import clock, events, mail
 from rdn.core.events import Event, EventLog
 from tests.conftest import ON_POSTGRES, fresh_database_url, rdn_environ
 from tests.factories import Client
@@ -143,12 +144,18 @@ def test_subscribe_needs_a_running_event_loop():
         events.broker.subscribe(["user:alpha"])
 
 
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
 def test_replay_returns_later_events_of_the_channels_in_order(session):
-    a1 = events.publish(session, "user:alpha", "one", {"n": 1})
-    events.publish(session, "user:beta", "elsewhere", {"n": 0})
-    a2 = events.publish(session, "user:alpha", "two", {"n": 2})
-    n3 = events.publish(session, "network", "three", {"n": 3})
-    a4 = events.publish(session, "user:alpha", "four", {"n": 4, "when": "x"})
+    with clock.frozen(T0):
+        a1 = events.publish(session, "user:alpha", "one", {"n": 1})
+        events.publish(session, "user:beta", "elsewhere", {"n": 0})
+        clock.advance(timedelta(seconds=20))
+        a2 = events.publish(session, "user:alpha", "two", {"n": 2})
+        n3 = events.publish(session, "network", "three", {"n": 3})
+        clock.advance(timedelta(seconds=20))
+        a4 = events.publish(session, "user:alpha", "four", {"n": 4, "when": "x"})
     session.commit()
     assert a1.id < a2.id < n3.id < a4.id
 
@@ -158,6 +165,20 @@ def test_replay_returns_later_events_of_the_channels_in_order(session):
     assert [e.id for e in events.replay(session, ["user:alpha"], 0)] == [a1.id, a2.id, a4.id]
     assert events.replay(session, ["user:alpha"], a4.id) == []
     assert [e.id for e in events.replay(session, ["user:alpha"], a1.id, limit=1)] == [a2.id]
+
+
+def test_replay_reaches_back_for_events_that_became_visible_late(session):
+    """Ids are handed out at insert, not commit: an event with a smaller id written shortly before the last
+    one a client saw may have become visible after it. The replay includes it (a repeat is harmless)."""
+    with clock.frozen(T0):
+        old = events.publish(session, "user:alpha", "old", {})
+        clock.advance(timedelta(seconds=30))
+        late = events.publish(session, "user:alpha", "late", {})
+        clock.advance(timedelta(seconds=2))
+        seen = events.publish(session, "user:alpha", "seen", {})
+    session.commit()
+    assert [e.id for e in events.replay(session, ["user:alpha"], seen.id)] == [late.id]
+    assert old.id not in [e.id for e in events.replay(session, ["user:alpha"], seen.id)]
 
 
 def test_event_sse_format():
@@ -186,10 +207,13 @@ def expected(*rows: EventLog) -> list[tuple[int, str, dict]]:  # type: ignore[ty
 
 def test_sse_replays_the_persona_s_events_after_last_event_id(app, client, network, session):
     officer, minister = network.officer_canada, network.minister_spain
-    marker = events.publish(session, f"user:{officer.id}", "marker", {})
-    mine_1 = events.publish(session, f"user:{officer.id}", "case.note", {"text": "first"})
-    theirs = events.publish(session, f"user:{minister.id}", "case.note", {"text": "not yours"})
-    mine_2 = events.publish(session, f"user:{officer.id}", "case.closed", {"case": 3, "ok": True})
+    with clock.frozen(T0):
+        marker = events.publish(session, f"user:{officer.id}", "marker", {})
+        clock.advance(timedelta(seconds=20))
+        mine_1 = events.publish(session, f"user:{officer.id}", "case.note", {"text": "first"})
+        theirs = events.publish(session, f"user:{minister.id}", "case.note", {"text": "not yours"})
+        clock.advance(timedelta(seconds=20))
+        mine_2 = events.publish(session, f"user:{officer.id}", "case.closed", {"case": 3, "ok": True})
     session.commit()
 
     client.login(session, officer)

@@ -184,10 +184,24 @@ class Broker:
 broker = Broker()
 
 
+REPLAY_OVERLAP = timedelta(seconds=10)
+
+
 def replay(session: Session, channels: Iterable[str], after_id: int, limit: int = 500) -> list[Event]:
+    """Events after ``after_id`` for a reconnecting client.
+
+    On PostgreSQL ids are handed out when a row is inserted, not when its transaction commits, so an event
+    with a smaller id can become visible after a larger one was delivered. The replay therefore also
+    includes events written shortly before the last one the client saw: a client may see an event twice
+    (receivers treat events as idempotent signals) but does not miss one.
+    """
+    channels = list(channels)
+    seen_at = session.scalar(select(EventLog.created_at).where(EventLog.id == after_id))
+    recent = EventLog.id > after_id
+    if seen_at is not None:
+        recent = recent | ((EventLog.created_at >= seen_at - REPLAY_OVERLAP) & (EventLog.id != after_id))
     rows = session.scalars(
-        select(EventLog).where(EventLog.channel.in_(list(channels)), EventLog.id > after_id)
-        .order_by(EventLog.id).limit(limit)
+        select(EventLog).where(EventLog.channel.in_(channels), recent).order_by(EventLog.id).limit(limit)
     ).all()
     return [Event(r.id, r.channel, r.type, r.data) for r in rows]
 

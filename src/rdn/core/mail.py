@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 import smtplib
 import ssl
 import threading
 import uuid
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,30 @@ class EmailError(ValueError):
     """An email that cannot be sent as given (the message names the field)."""
 
 
+PROTECTED_HEADERS = frozenset({
+    "from", "to", "cc", "bcc", "subject", "date", "message-id", "reply-to", "sender", "return-path",
+    "content-type", "content-transfer-encoding", "mime-version",
+})
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,75}$")
+
+
 def _check_address(address: str, field: str) -> str:
-    _name, addr = parseaddr(address)
-    if "@" not in addr or any(c in address for c in "\r\n"):
+    """One address per entry (a comma must not smuggle in a second recipient), no line breaks."""
+    if not isinstance(address, str) or any(c in address for c in "\r\n"):
         raise EmailError(f"{field}: {address!r} is not an email address")
+    found = getaddresses([address])
+    if len(found) != 1 or "@" not in found[0][1] or found[0][1] != parseaddr(address)[1]:
+        raise EmailError(f"{field}: {address!r} is not one email address")
     return address
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name) or name.lower() in PROTECTED_HEADERS:
+            raise EmailError(f"headers: {name!r} cannot be set")
+        if not isinstance(value, str) or any(c in value for c in "\r\n"):
+            raise EmailError(f"headers: the value of {name} must be one line")
+    return headers
 
 
 def send_email(
@@ -64,6 +84,7 @@ def send_email(
         _check_address(reply_to, "reply_to")
     if any(c in subject for c in "\r\n"):
         raise EmailError("subject: must be one line")
+    headers = _check_headers(dict(headers or {}))
     job_id = new_id()
     domain = parseaddr(get_settings().mail_from)[1].rpartition("@")[2] or "rdn.example"
     payload = {
@@ -74,7 +95,7 @@ def send_email(
         "text": text,
         "html": html,
         "reply_to": reply_to,
-        "headers": headers or {},
+        "headers": headers,
         "attachments": [
             {"filename": a["filename"], "content_type": a.get("content_type", "application/octet-stream"),
              "data": base64.b64encode(a["data"]).decode()}
