@@ -50,7 +50,7 @@ class Sink:
         self.first = 0.0
         self.last = 0.0
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         now = time.perf_counter()
         with self.lock:
             self.count += 1

@@ -6,6 +6,7 @@ of one server while a change is made through the API of the other; the event mus
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -96,10 +97,8 @@ def test_two_servers_see_each_others_events(database, smtp_server):
             received: list[str] = []
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and not any(org_id in item for item in received):
-                try:
+                with contextlib.suppress(queue.Empty):
                     received.append(events.get(timeout=0.5))
-                except queue.Empty:
-                    pass
             assert "org.created" in received, f"{listener_base} received {received}"
             assert any(org_id in item and name in item for item in received)
     finally:

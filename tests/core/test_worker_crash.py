@@ -48,7 +48,7 @@ class MailStore:
         self.accepted = 0
         self.copies_differing: list[str] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope):
         raw = envelope.original_content or envelope.content
         message_id = message_from_bytes(raw)["Message-ID"]
         time.sleep(0.04)  # a store that takes its time (fsync): widens the window in which kills land
