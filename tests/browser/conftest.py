@@ -69,8 +69,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterat
         next(gen, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API runs an event loop in this thread while it is open, which would
+    # break later tests that start their own (asyncio.run); it stops when the module's tests are done.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from rdn.core import clock, identity, outbox
 from rdn.core.audit import AuditEntry
+from rdn.core.errors import Conflict
 from rdn.core.identity import ApiToken, User, UserSession
 from rdn.core.tenancy import Membership, Organization, Role
 from rdn.network import service
@@ -223,20 +224,20 @@ def test_a_role_the_organization_kind_does_not_have_is_refused(app, network, ses
     assert membership(session, officer, canada, Role.sponsor) is None
 
 
-def test_the_last_secretariat_admin_keeps_the_role(app, network, session):
+def test_nobody_takes_away_their_own_roles_and_the_last_secretariat_admin_keeps_the_role(app, network, session):
     secretariat = network.orgs["secretariat"]
     admin = network.admin_secretariat
     own = membership(session, admin, secretariat, Role.admin)
     assert own is not None
     c = Client(app).login(session, admin)
     r = c.delete(f"/api/v1/memberships/{own.id}")
-    assert r.status_code == 409
+    assert r.status_code == 404  # one's own roles are changed by another administrator
     assert r.headers["content-type"].startswith(PROBLEM)
     session.expire_all()
     assert membership(session, admin, secretariat, Role.admin) is not None
     assert audited(session, "membership.revoke") == []
 
-    # With a second administrator, the first can lose it; then the second is the last one.
+    # With a second administrator, the first can lose the role.
     second, _ = make_person(session, "second-admin@rdn.test", secretariat, [Role.admin])
     session.commit()
     other = Client(app).login(session, second)
@@ -244,29 +245,45 @@ def test_the_last_secretariat_admin_keeps_the_role(app, network, session):
     assert r.status_code == 303
     assert membership(session, admin, secretariat, Role.admin) is None
     assert len(audited(session, "membership.revoke", second)) == 1
+
+    # The second is now the last one: the rule holds whoever asks (here the service, as the CLI would).
     last = membership(session, second, secretariat, Role.admin)
     assert last is not None
-    r = other.delete(f"/api/v1/memberships/{last.id}")
-    assert r.status_code == 409
+    with pytest.raises(Conflict):
+        service.revoke_role(session, actor=ACTOR, membership=last)  # type: ignore[arg-type]
+    session.rollback()
     assert membership(session, second, secretariat, Role.admin) is not None
 
 
-def test_the_last_secretariat_admin_cannot_be_deactivated(app, network, session):
+def test_a_person_of_several_organizations_is_managed_by_the_secretariat(app, network, session):
     admin = network.admin_secretariat
-    # Seconded to Canada as well, so Canada's administrator manages their record too.
+    # Seconded to Canada as well: Canada's administrator manages the Canada role, not the whole account.
     service.grant_role(session, actor=ACTOR, user=admin, org=network.orgs["canada"], role=Role.officer)
     session.commit()
     theirs = Client(app).login(session, admin)
     canada = Client(app).login(session, network.admin_canada)
-    r = canada.post(f"/people/{admin.id}/edit", data={"full_name": admin.full_name})  # "active" unticked
-    assert r.status_code == 409
+    for path in (f"/people/{admin.id}/edit", f"/people/{admin.id}/sessions/revoke", f"/people/{admin.id}/mfa/reset"):
+        r = canada.post(path, data={"full_name": admin.full_name})  # "active" unticked on the edit form
+        assert r.status_code == 404, path
     session.expire_all()
     assert session.get(User, admin.id).active  # type: ignore[union-attr]
     assert theirs.get("/").status_code == 200
 
-    # Nor by themselves through the API.
+    seconded = membership(session, admin, network.orgs["canada"], Role.officer)
+    assert seconded is not None
+    r = canada.post(f"/people/{admin.id}/roles/{seconded.id}/remove")
+    assert r.status_code == 303
+    assert membership(session, admin, network.orgs["canada"], Role.officer) is None
+
+
+def test_the_last_secretariat_admin_cannot_be_deactivated(app, network, session):
+    admin = network.admin_secretariat
+    theirs = Client(app).login(session, admin)
     r = theirs.patch(f"/api/v1/people/{admin.id}", json={"active": False})
-    assert r.status_code in (404, 409)
+    assert r.status_code == 404  # nobody deactivates themselves through the admin API
+    with pytest.raises(Conflict):
+        service.update_person(session, actor=ACTOR, user=admin, active=False)  # type: ignore[arg-type]
+    session.rollback()
     session.expire_all()
     assert session.get(User, admin.id).active  # type: ignore[union-attr]
     assert theirs.get("/").status_code == 200

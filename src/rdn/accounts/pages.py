@@ -8,6 +8,7 @@ import secrets
 import uuid
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import quote
 
 import segno
 from fastapi import Form, Query, Request
@@ -117,7 +118,7 @@ def login(
     audit.record(db, action="login.password", actor=Actor(user.email, user.id), object_type="person",
                  object_id=user.id, details={"stage": row.stage})
     target = {SessionStage.mfa: "/login/mfa", SessionStage.enrol: "/mfa/enrol"}.get(SessionStage(row.stage))
-    response = redirect(f"{target}?next={safe_next(next)}" if target else safe_next(next))
+    response = redirect(f"{target}?next={quote(safe_next(next), safe='')}" if target else safe_next(next))
     _set_session_cookie(response, token)
     if user.locale:
         response.set_cookie(LOCALE_COOKIE, user.locale, samesite="lax", path="/", max_age=365 * 86400,
@@ -243,7 +244,9 @@ def logout(request: Request, db: DbSession) -> Response:
         audit.record(db, action="logout", actor=Actor(user.email if user else "unknown", row.user_id),
                      object_type="person", object_id=row.user_id)
     response = redirect("/login?notice=signed-out")
-    response.delete_cookie(session_cookie_name(), path="/")
+    # A __Host- cookie is only replaced (here: cleared) by one with the same Secure attribute.
+    response.delete_cookie(session_cookie_name(), path="/", secure=get_settings().secure_cookies, httponly=True,
+                           samesite="lax")
     return response
 
 

@@ -24,7 +24,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import BigInteger, ForeignKey, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from rdn.config import get_settings, settings_cache
 from rdn.core import clock
@@ -63,6 +63,8 @@ class User(SensitiveFields, Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
     password_changed_at: Mapped[datetime | None]
+
+    memberships: Mapped[list[Membership]] = relationship(viewonly=True, lazy="selectin")
 
     @property
     def mfa_enrolled(self) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from fastapi import Depends, Request, Response
@@ -402,6 +402,17 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return default
 
 
+def _same_site_referer(request: Request) -> str | None:
+    referer = request.headers.get("referer")
+    if not referer:
+        return None
+    parts = urlsplit(referer)
+    if parts.netloc and parts.netloc != request.url.netloc:
+        return None
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return safe_next(path, "") or None
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -490,7 +501,11 @@ def install_error_handlers(app: Any) -> None:
         if is_api(request):
             return problem(request, 403, "step-up-required", "Recent MFA required",
                            "Confirm a TOTP code again before this action")
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method == "GET":
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        else:
+            # A refused form cannot be replayed by a redirect: go back to the page it came from.
+            target = _same_site_referer(request) or "/"
         return redirect(f"/account/step-up?next={quote(target, safe='')}")
 
     @app.exception_handler(CsrfFailed)
@@ -588,7 +603,7 @@ class RequestContextMiddleware:
                     h["Content-Security-Policy"] = CSP
                 if secure:
                     h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-                if path.startswith("/static/"):
+                if path.startswith("/static/") and message["status"] in (200, 304):
                     h["Cache-Control"] = "public, max-age=31536000, immutable"
                 else:
                     h["Cache-Control"] = "no-store"

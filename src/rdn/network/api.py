@@ -120,7 +120,7 @@ def update_person(user_id: uuid.UUID, body: PersonUpdate, db: DbSession,
              summary="Give a person a role in an organization")
 def grant_role(user_id: uuid.UUID, body: MembershipCreate, db: DbSession,
                principal: CurrentPrincipal) -> Membership:
-    user = policy.access(db, principal, User, user_id, "person.manage")
+    user = policy.access(db, principal, User, user_id, "person.roles")
     org = policy.access(db, principal, Organization, body.org_id, "membership.manage")
     return service.grant_role(db, actor=principal, user=user, org=org, role=body.role)
 

@@ -209,6 +209,7 @@ def person(request: Request, user_id: uuid.UUID, db: DbSession, principal: Curre
     return render(request, "network/person.html", {
         "person": user, "memberships": memberships, "labels": _labels(), "notice": _notice(notice),
         "can_manage": policy.can(principal, "person.manage", user),
+        "can_roles": policy.can(principal, "person.roles", user),
         "grant_orgs": _manageable_orgs(db, principal), "roles": _roles(),
         "sessions": len(identity.live_sessions(db, user.id)),
         "can_remove": lambda org: policy.can(principal, "membership.manage", org),
@@ -230,7 +231,7 @@ def grant_role(
     request: Request, user_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal,
     org_id: Annotated[str, Form(max_length=40)] = "", role: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    user = policy.access(db, principal, User, user_id, "person.manage")
+    user = policy.access(db, principal, User, user_id, "person.roles")
     try:
         org = policy.access(db, principal, Organization, uuid.UUID(org_id), "membership.manage")
     except ValueError:
@@ -242,7 +243,7 @@ def grant_role(
 @router.post("/people/{user_id}/roles/{membership_id}/remove")
 def revoke_role(request: Request, user_id: uuid.UUID, membership_id: uuid.UUID, db: DbSession,
                 principal: CurrentPrincipal) -> Response:
-    user = policy.access(db, principal, User, user_id, "person.manage")
+    user = policy.access(db, principal, User, user_id, "person.roles")
     membership = service.accessible_membership(db, principal, membership_id)
     if membership.user_id != user.id:
         raise policy.NotFound()

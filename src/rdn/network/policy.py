@@ -69,11 +69,24 @@ def _person_read(p: Principal, user: Any) -> bool:
 
 @policy.rule("person.manage", scope="admin")
 def _person_manage(p: Principal, user: Any) -> bool:
-    """Creating people, changing their names, access, MFA and sessions: administrators, never on themselves
-    through the admin pages (self-service is on the account page)."""
+    """Creating people, and what acts on their whole account (name, access, MFA, sessions): administrators,
+    never on themselves through the admin pages (self-service is on the account page). A person who also
+    belongs to another organization is managed by the secretariat: one organization's administrator must not
+    lock them out of the others."""
     if not (p.is_secretariat_admin or Role.admin in p.roles):
         return False
-    return user is None or user.id != p.user_id
+    if user is None:
+        return True
+    if user.id == p.user_id:
+        return False
+    return p.is_secretariat_admin or all(m.org_id == p.org_id for m in user.memberships)
+
+
+@policy.rule("person.roles", scope="admin")
+def _person_roles(p: Principal, user: Any) -> bool:
+    """Giving or taking roles in one's own organization (the organization is checked separately with
+    membership.manage), for anyone one can see, never oneself."""
+    return (p.is_secretariat_admin or Role.admin in p.roles) and user is not None and user.id != p.user_id
 
 
 @policy.rule("membership.manage", scope="admin")

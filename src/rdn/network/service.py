@@ -361,7 +361,7 @@ def _guard_last_secretariat_admin(session: Session, user_id: uuid.UUID) -> None:
 
 def accessible_membership(session: Session, principal: Principal, membership_id: uuid.UUID) -> Membership:
     membership = session.get(Membership, membership_id)
-    if membership is None:
+    if membership is None or membership.user_id == principal.user_id:  # one's own roles: ask another admin
         raise policy.NotFound()
     org = session.get(Organization, membership.org_id)
     if not policy.can(principal, "membership.manage", org):
