@@ -142,6 +142,43 @@ def rdn_environ(database_url: str, smtp_port: int, **extra: str) -> dict[str, st
     return env
 
 
+@pytest.fixture
+def committed_db(tmp_path: Path, settings, smtp_server):  # type: ignore[no-untyped-def]
+    """A committed, migrated database of this test's own; the process settings point at it meanwhile."""
+    gen = fresh_database_url(tmp_path)
+    url = next(gen)
+    set_settings(load_settings(environ=rdn_environ(url, smtp_server[0])))
+    try:
+        yield url
+    finally:
+        db.engine().dispose()
+        set_settings(settings)
+        gen.close()
+
+
+def production_environ(database_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
+    """Settings of production mode, with real secrets."""
+    import base64
+    import secrets
+
+    return rdn_environ(database_url, smtp_port, RDN_MODE="production", RDN_BASE_URL="https://rdn.example",
+                       RDN_SECRET_KEY=secrets.token_urlsafe(48),
+                       RDN_MASTER_KEY=base64.b64encode(secrets.token_bytes(32)).decode(), **extra)
+
+
+@pytest.fixture
+def production_app(database_url, smtp_server):  # type: ignore[no-untyped-def]
+    """The application in production mode on the test database (settings restored afterwards)."""
+    from rdn.app import create_app
+    from rdn.config import get_settings
+
+    original = get_settings()
+    try:
+        yield create_app(load_settings(environ=production_environ(database_url, smtp_server[0])))
+    finally:
+        set_settings(original)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if ON_POSTGRES:

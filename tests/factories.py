@@ -13,8 +13,10 @@ Personas, each in one organization:
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -128,6 +130,26 @@ class Client(TestClient):
             headers.setdefault("X-CSRF-Token", self.csrf)
             kwargs["headers"] = headers
         return super().request(method, url, *args, **kwargs)
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the (first) form on a page."""
+    match = CSRF_FIELD.search(html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def mail_text(msg: Message) -> str:
+    """The text/plain part of a received email."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError("no text part")
 
 
 def api_token(session: Session, user: User, org: Organization, scopes: list[str]) -> dict[str, str]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import Message
 from typing import Any
 
 import pyotp
@@ -15,18 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from rdn.app import create_app
-from rdn.config import get_settings, load_settings, set_settings
 from rdn.core import clock, identity, outbox
 from rdn.core.audit import AuditEntry
 from rdn.core.identity import User, UserSession
 from rdn.core.outbox import Job
 from rdn.core.tenancy import Role
-from tests.conftest import rdn_environ
-from tests.factories import PASSWORD, Client, make_person
+from tests.factories import PASSWORD, Client, csrf_of, mail_text, make_person
 
 T0 = datetime(2026, 11, 28, 9, 1, 7, tzinfo=UTC)
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ALERT = re.compile(r'<div class="alert" role="alert"><p>(.*?)</p></div>', re.S)
 LINK = re.compile(r"http://testserver(/password/set\?token=[A-Za-z0-9_\-]+)")
 
@@ -39,12 +32,6 @@ def frozen_clock() -> Iterator[None]:
 
 def browser(app: Any) -> TestClient:
     return TestClient(app, base_url="http://testserver", follow_redirects=False)
-
-
-def form_csrf(html: str) -> str:
-    match = CSRF.search(html)
-    assert match, "the page has no form with a csrf_token"
-    return match.group(1)
 
 
 def form_next(html: str, action: str) -> str:
@@ -63,13 +50,13 @@ def submit_password(c: TestClient, email: str, password: str = PASSWORD, next: s
     page = c.get("/login")
     assert page.status_code == 200
     return c.post("/login", data={"email": email, "password": password, "next": next,
-                                  "csrf_token": form_csrf(page.text)})
+                                  "csrf_token": csrf_of(page.text)})
 
 
 def submit_code(c: TestClient, code: str, next: str = "/") -> Any:
     page = c.get("/login/mfa", params={"next": next})
     assert page.status_code == 200, page.status_code
-    return c.post("/login/mfa", data={"code": code, "next": next, "csrf_token": form_csrf(page.text)})
+    return c.post("/login/mfa", data={"code": code, "next": next, "csrf_token": csrf_of(page.text)})
 
 
 def sign_in(app: Any, user: User, secret: str | None) -> TestClient:
@@ -82,15 +69,6 @@ def sign_in(app: Any, user: User, secret: str | None) -> TestClient:
     assert r.status_code == 303 and r.headers["location"] == "/", (r.status_code, r.headers.get("location"))
     assert c.get("/").status_code == 200
     return c
-
-
-def mail_text(msg: Message) -> str:
-    for part in msg.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode(part.get_content_charset() or "utf-8")
-    raise AssertionError("no text part")
 
 
 def session_cookie_header(response: Any) -> str:
@@ -114,7 +92,7 @@ def test_government_sign_in_goes_through_password_then_totp(app, network, sessio
     assert re.search(r'<input type="hidden" name="csrf_token" value="[^"]{20,}">', page.text)
 
     r = c.post("/login", data={"email": officer.email, "password": PASSWORD, "next": "/",
-                               "csrf_token": form_csrf(page.text)})
+                               "csrf_token": csrf_of(page.text)})
     assert r.status_code == 303
     assert r.headers["location"].startswith("/login/mfa")
     pending_cookie = c.cookies.get("rdn_session")
@@ -209,10 +187,10 @@ def test_government_user_without_totp_enrols_then_is_signed_in(app, network, ses
     secret = shown.group(1).replace(" ", "")
 
     wrong = c.post("/mfa/enrol", data={"code": "000000" if code_for(secret) != "000000" else "111111",
-                                        "pending": pending.group(1), "next": "/", "csrf_token": form_csrf(page.text)})
+                                        "pending": pending.group(1), "next": "/", "csrf_token": csrf_of(page.text)})
     assert wrong.status_code == 400
     r = c.post("/mfa/enrol", data={"code": code_for(secret), "pending": pending.group(1), "next": "/",
-                                   "csrf_token": form_csrf(page.text)})
+                                   "csrf_token": csrf_of(page.text)})
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert c.get("/").status_code == 200
     session.expire_all()
@@ -252,7 +230,7 @@ def test_logout_ends_the_session(app, network, session):
     c = sign_in(app, network.officer_canada, network.totp["officer_canada"])
     cookie = c.cookies.get("rdn_session")
     page = c.get("/")
-    r = c.post("/logout", data={"csrf_token": form_csrf(page.text)})
+    r = c.post("/logout", data={"csrf_token": csrf_of(page.text)})
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
     replay = browser(app)
     replay.cookies.set("rdn_session", cookie)
@@ -269,7 +247,7 @@ def test_sign_out_everywhere_else_keeps_this_session(app, network, session):
     other_user = Client(app).login(session, network.admin_canada)
 
     page = here.get("/account")
-    r = here.post("/account/sessions/revoke-all", data={"csrf_token": form_csrf(page.text)})
+    r = here.post("/account/sessions/revoke-all", data={"csrf_token": csrf_of(page.text)})
     assert r.status_code == 303
     assert here.get("/account").status_code == 200
     gone = elsewhere.get("/account")
@@ -327,14 +305,14 @@ def test_a_next_with_a_query_survives_the_second_step(app, network):
     form = c.get("/login", params={"next": target})
     r = c.post("/login", data={"email": network.officer_canada.email, "password": PASSWORD,
                                "next": form_next(form.text, "/login").replace("&amp;", "&"),
-                               "csrf_token": form_csrf(form.text)})
+                               "csrf_token": csrf_of(form.text)})
     assert r.status_code == 303
     # Follow the redirects as a browser would.
     mfa_page = c.get(r.headers["location"])
     assert mfa_page.status_code == 200
     carried = form_next(mfa_page.text, "/login/mfa").replace("&amp;", "&")
     r = c.post("/login/mfa", data={"code": code_for(network.totp["officer_canada"]), "next": carried,
-                                   "csrf_token": form_csrf(mfa_page.text)})
+                                   "csrf_token": csrf_of(mfa_page.text)})
     assert r.status_code == 303
     assert r.headers["location"] == target
 
@@ -346,7 +324,7 @@ def test_too_many_wrong_codes_end_the_pending_sign_in(app, network):
     for _ in range(5):
         assert submit_code(c, wrong).status_code == 400
     page = c.get("/login/mfa")
-    r = c.post("/login/mfa", data={"code": wrong, "next": "/", "csrf_token": form_csrf(page.text)})
+    r = c.post("/login/mfa", data={"code": wrong, "next": "/", "csrf_token": csrf_of(page.text)})
     assert r.status_code == 303 and r.headers["location"] == "/login"
     # The pending sign-in is over: the code form is gone; the password is asked again.
     again = c.get("/login/mfa")
@@ -354,23 +332,12 @@ def test_too_many_wrong_codes_end_the_pending_sign_in(app, network):
     assert c.get("/").status_code == 303
 
 
-@pytest.fixture
-def production_app(network, database_url, smtp_server):  # type: ignore[no-untyped-def]
-    original = get_settings()
-    production = load_settings(environ=rdn_environ(
-        database_url, smtp_server[0], RDN_MODE="production", RDN_BASE_URL="https://rdn.example",
-        RDN_SECRET_KEY=secrets.token_urlsafe(48), RDN_MASTER_KEY=base64.b64encode(secrets.token_bytes(32)).decode()))
-    try:
-        yield create_app(production)
-    finally:
-        set_settings(original)
 
-
-def test_in_production_the_session_cookie_is_secure_and_cleared_securely(production_app, network):
+def test_in_production_the_session_cookie_is_secure_and_cleared_securely(network, production_app):
     c = TestClient(production_app, base_url="https://testserver", follow_redirects=False)
     page = c.get("/login")
     r = c.post("/login", data={"email": network.sponsor_group_a.email, "password": PASSWORD, "next": "/",
-                               "csrf_token": form_csrf(page.text)})
+                               "csrf_token": csrf_of(page.text)})
     assert r.status_code == 303
     [cookie] = [v for k, v in r.headers.multi_items() if k == "set-cookie" and "rdn_session=" in v]
     assert cookie.startswith("__Host-rdn_session=")
@@ -380,7 +347,7 @@ def test_in_production_the_session_cookie_is_secure_and_cleared_securely(product
 
     home = c.get("/")
     assert home.status_code == 200
-    r = c.post("/logout", data={"csrf_token": form_csrf(home.text)})
+    r = c.post("/logout", data={"csrf_token": csrf_of(home.text)})
     assert r.status_code == 303
     [cleared] = [v for k, v in r.headers.multi_items() if k == "set-cookie" and "rdn_session=" in v]
     assert cleared.startswith("__Host-rdn_session=")
@@ -396,7 +363,7 @@ def test_password_reset_link_sets_a_new_password_once(app, network, session, mai
     signed_in = sign_in(app, sponsor, None)
     c = browser(app)
     page = c.get("/password/forgot")
-    r = c.post("/password/forgot", data={"email": sponsor.email.upper(), "csrf_token": form_csrf(page.text)})
+    r = c.post("/password/forgot", data={"email": sponsor.email.upper(), "csrf_token": csrf_of(page.text)})
     assert r.status_code == 303
     outbox.Worker().run_until_idle()
     messages = mailbox.to(sponsor.email)
@@ -410,7 +377,7 @@ def test_password_reset_link_sets_a_new_password_once(app, network, session, mai
     assert token
     new_password = "a brand new passphrase 42"
     r = c.post("/password/set", data={"token": token.group(1), "password": new_password, "confirm": new_password,
-                                      "csrf_token": form_csrf(form.text)})
+                                      "csrf_token": csrf_of(form.text)})
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
     assert signed_in.get("/").status_code == 303  # a new password ends the sessions opened with the old one
     assert count_audit(session, "password.set") == 1
@@ -422,7 +389,7 @@ def test_password_reset_link_sets_a_new_password_once(app, network, session, mai
     assert c.get(link.group(1)).status_code == 404
     again = "yet another passphrase 77"
     r = c.post("/password/set", data={"token": token.group(1), "password": again, "confirm": again,
-                                      "csrf_token": form_csrf(form.text)})
+                                      "csrf_token": csrf_of(form.text)})
     assert r.status_code == 422
     assert submit_password(browser(app), sponsor.email, again).status_code == 400
     assert submit_password(browser(app), sponsor.email, new_password).status_code == 303
@@ -432,10 +399,10 @@ def test_password_reset_for_an_unknown_email_looks_the_same_and_sends_nothing(ap
     c = browser(app)
     page = c.get("/password/forgot")
     jobs_before = session.scalar(select(func.count()).select_from(Job).where(Job.kind == "email"))
-    unknown = c.post("/password/forgot", data={"email": "nobody-here@rdn.test", "csrf_token": form_csrf(page.text)})
+    unknown = c.post("/password/forgot", data={"email": "nobody-here@rdn.test", "csrf_token": csrf_of(page.text)})
     assert session.scalar(select(func.count()).select_from(Job).where(Job.kind == "email")) == jobs_before
     known = c.post("/password/forgot", data={"email": network.minister_spain.email,
-                                             "csrf_token": form_csrf(page.text)})
+                                             "csrf_token": csrf_of(page.text)})
     assert unknown.status_code == known.status_code == 303
     assert unknown.headers["location"] == known.headers["location"]
     assert unknown.text == known.text

@@ -8,7 +8,6 @@ import subprocess
 import threading
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, delete, func, select, text, update
@@ -16,11 +15,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from rdn import db
-from rdn.config import load_settings, set_settings
 from rdn.core import audit
 from rdn.core.audit import GENESIS, Actor, AuditEntry, AuditHead
 from rdn.core.tenancy import Organization
-from tests.conftest import ROOT, fresh_database_url, rdn_environ
+from tests.conftest import ROOT, rdn_environ
 from tests.factories import make_org
 
 ACTOR = Actor("tests:audit")
@@ -29,19 +27,6 @@ LOG = AuditEntry.__table__
 
 # Helpers -----------------------------------------------------------------------------------------------------
 
-
-@pytest.fixture
-def fresh_db(tmp_path: Path, settings, smtp_server):  # type: ignore[no-untyped-def]
-    """A committed, migrated database of this test's own; the process settings point at it meanwhile."""
-    gen = fresh_database_url(tmp_path)
-    url = next(gen)
-    set_settings(load_settings(environ=rdn_environ(url, smtp_server[0])))
-    try:
-        yield url
-    finally:
-        db.engine().dispose()
-        set_settings(settings)
-        gen.close()
 
 
 def _append(session: Session, n: int, prefix: str = "test.step") -> list[AuditEntry]:
@@ -138,7 +123,7 @@ def test_an_entry_is_part_of_the_callers_transaction(session):
     assert _verify().ok
 
 
-def test_a_rolled_back_commit_leaves_no_entry_in_a_real_database(fresh_db):
+def test_a_rolled_back_commit_leaves_no_entry_in_a_real_database(committed_db):
     with pytest.raises(RuntimeError), db.transaction() as s:
         make_org(s, "ghost", "Ghost Ministry")
         raise RuntimeError("boom")
@@ -263,16 +248,16 @@ def test_entries_deleted_at_the_end_are_detected_through_the_head(session):
 # The command -------------------------------------------------------------------------------------------------
 
 
-def test_rdn_audit_verify_command(fresh_db, smtp_server):
+def test_rdn_audit_verify_command(committed_db, smtp_server):
     with db.transaction() as s:
         _append(s, 3)
-    env = rdn_environ(fresh_db, smtp_server[0])
+    env = rdn_environ(committed_db, smtp_server[0])
 
     ok = _cli(["audit", "verify"], env)
     assert ok.returncode == 0, ok.stderr
     assert "OK: 3 entries, chain intact" in _squash(ok.stdout)
 
-    engine = create_engine(db.normalise_url(fresh_db))
+    engine = create_engine(db.normalise_url(committed_db))
     try:
         with engine.begin() as conn:
             _remove_guards(conn)
@@ -292,7 +277,7 @@ def test_rdn_audit_verify_command(fresh_db, smtp_server):
 
 
 @pytest.mark.parametrize("long_lived_sessions", [False, True])
-def test_concurrent_appenders_keep_a_valid_chain(fresh_db, long_lived_sessions):
+def test_concurrent_appenders_keep_a_valid_chain(committed_db, long_lived_sessions):
     threads_n, per_thread = 4, 8
     barrier = threading.Barrier(threads_n)
     errors: list[BaseException] = []

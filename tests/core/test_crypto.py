@@ -22,7 +22,7 @@ from rdn.core.crypto import CryptoError, DataKey, Keyring, master_key_id, new_ma
 from rdn.core.identity import User
 from rdn.core.tenancy import OrgKind, Role
 from rdn.core.webhooks import WebhookEndpoint
-from tests.conftest import ON_POSTGRES, ROOT, fresh_database_url, rdn_environ
+from tests.conftest import ON_POSTGRES, ROOT, rdn_environ
 from tests.factories import make_org, make_person
 
 # Helpers -----------------------------------------------------------------------------------------------------
@@ -40,19 +40,6 @@ def using(database_url: str, smtp_port: int, **extra: str) -> Iterator[None]:
     finally:
         set_settings(original)
 
-
-@pytest.fixture
-def fresh_db(tmp_path: Path, settings, smtp_server):  # type: ignore[no-untyped-def]
-    """A committed, migrated database of this test's own; the process settings point at it meanwhile."""
-    gen = fresh_database_url(tmp_path)
-    url = next(gen)
-    set_settings(load_settings(environ=rdn_environ(url, smtp_server[0])))
-    try:
-        yield url
-    finally:
-        db.engine().dispose()
-        set_settings(settings)
-        gen.close()
 
 
 def _user_with_totp(session: Session, email: str, org, secret: str) -> User:  # type: ignore[no-untyped-def]
@@ -278,7 +265,7 @@ def test_master_key_rotation(session, database_url, smtp_server):
 # The canary --------------------------------------------------------------------------------------------------
 
 
-def test_canaries_never_reach_the_database_in_clear(fresh_db, tmp_path):
+def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
     planted: list[tuple[type, uuid.UUID, str, str]] = []  # model, id, field, canary
     ciphertexts: list[bytes] = []
 
@@ -320,13 +307,13 @@ def test_canaries_never_reach_the_database_in_clear(fresh_db, tmp_path):
     assert len(set(canaries)) == len(canaries) == 4
 
     if ON_POSTGRES:
-        dump = subprocess.run(["pg_dump", "--no-owner", "-d", fresh_db], capture_output=True, timeout=120,
+        dump = subprocess.run(["pg_dump", "--no-owner", "-d", committed_db], capture_output=True, timeout=120,
                               check=True).stdout
         assert b"CREATE TABLE public.users" in dump
         raw = dump
         stored_forms = [c.hex().encode() for c in ciphertexts]  # bytea is dumped as hex
     else:
-        path = Path(make_url(fresh_db).database)
+        path = Path(make_url(committed_db).database)
         assert path.exists()
         raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
         stored_forms = ciphertexts
@@ -348,15 +335,15 @@ def test_canaries_never_reach_the_database_in_clear(fresh_db, tmp_path):
 # The commands ------------------------------------------------------------------------------------------------
 
 
-def test_rdn_keys_status_and_rotate(fresh_db, smtp_server):
+def test_rdn_keys_status_and_rotate(committed_db, smtp_server):
     port = smtp_server[0]
     key_a, key_b = new_master_key(), new_master_key()
     kid_a, kid_b = master_key_id(base64.b64decode(key_a)), master_key_id(base64.b64decode(key_b))
-    env_a = rdn_environ(fresh_db, port, RDN_MASTER_KEY=key_a)
-    env_b = rdn_environ(fresh_db, port, RDN_MASTER_KEY=key_b)
-    env_b_a = rdn_environ(fresh_db, port, RDN_MASTER_KEY=key_b, RDN_PREVIOUS_MASTER_KEYS=key_a)
+    env_a = rdn_environ(committed_db, port, RDN_MASTER_KEY=key_a)
+    env_b = rdn_environ(committed_db, port, RDN_MASTER_KEY=key_b)
+    env_b_a = rdn_environ(committed_db, port, RDN_MASTER_KEY=key_b, RDN_PREVIOUS_MASTER_KEYS=key_a)
 
-    with using(fresh_db, port, RDN_MASTER_KEY=key_a), db.transaction() as s:
+    with using(committed_db, port, RDN_MASTER_KEY=key_a), db.transaction() as s:
         org = make_org(s, "canada", "Canada")
         user = _user_with_totp(s, "alice@rdn.test", org, "AAAAAAAAAAAAAAAAAAAAAAAA")
         endpoint, secret = webhooks.create_endpoint(s, org_id=org.id, url="https://r.example/h")
@@ -385,7 +372,7 @@ def test_rdn_keys_status_and_rotate(fresh_db, smtp_server):
         return (identity.get_totp_secret(session, session.get(User, user_id)),
                 session.get(WebhookEndpoint, endpoint_id).unseal("secret", keyring=ring))
 
-    with using(fresh_db, port, RDN_MASTER_KEY=key_b), db.transaction() as s:
+    with using(committed_db, port, RDN_MASTER_KEY=key_b), db.transaction() as s:
         assert read(s) == ("AAAAAAAAAAAAAAAAAAAAAAAA", secret)
         entry = s.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "keys.rotate")).one()
         assert entry.details == {"rewrapped": 2, "new_data_keys": 0}
@@ -397,7 +384,7 @@ def test_rdn_keys_status_and_rotate(fresh_db, smtp_server):
     assert more.returncode == 0, more.stderr
     assert "Re-wrapped 0 data keys" in _squash(more.stdout) and "started 2 new data keys" in _squash(more.stdout)
     assert f"{kid_b}: 4 data keys (current)" in _squash(_cli(["keys", "status"], env_b).stdout)
-    with using(fresh_db, port, RDN_MASTER_KEY=key_b), db.transaction() as s:
+    with using(committed_db, port, RDN_MASTER_KEY=key_b), db.transaction() as s:
         assert read(s) == ("AAAAAAAAAAAAAAAAAAAAAAAA", secret)
         active = s.execute(select(DataKey.owner, DataKey.version).where(DataKey.active.is_(True))).all()
         assert sorted(v for _, v in active) == [2, 2]

@@ -21,22 +21,8 @@ from rdn.config import load_settings, set_settings
 from rdn.core import audit
 from rdn.core.tenancy import Organization
 from rdn.db import NAMING_CONVENTION, Base, UTCDateTime
-from tests.conftest import fresh_database_url, rdn_environ
+from tests.conftest import rdn_environ
 from tests.factories import make_org
-
-
-@pytest.fixture
-def fresh_db(tmp_path: Path, settings, smtp_server):  # type: ignore[no-untyped-def]
-    """A committed, migrated database of this test's own; the process settings point at it meanwhile."""
-    gen = fresh_database_url(tmp_path)
-    url = next(gen)
-    set_settings(load_settings(environ=rdn_environ(url, smtp_server[0])))
-    try:
-        yield url
-    finally:
-        db.engine().dispose()
-        set_settings(settings)
-        gen.close()
 
 
 def _schema_differences(url: str) -> list:
@@ -119,30 +105,30 @@ def test_the_metadata_uses_the_naming_convention(connection):
             assert str(index.name).startswith("ix_"), (table.name, index.name)
 
 
-def test_the_migrated_schema_matches_the_models(fresh_db):
-    assert _schema_differences(fresh_db) == []
+def test_the_migrated_schema_matches_the_models(committed_db):
+    assert _schema_differences(committed_db) == []
     # The comparison does see a difference when there is one.
-    engine = db.make_engine(fresh_db, poolclass=NullPool)
+    engine = db.make_engine(committed_db, poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_audit_log_action"))
     engine.dispose()
-    differences = _schema_differences(fresh_db)
+    differences = _schema_differences(committed_db)
     assert any(d[0] == "add_index" and d[1].name == "ix_audit_log_action" for d in differences), differences
 
 
-def test_a_fresh_database_downgrades_to_base_and_upgrades_again(fresh_db):
-    engine = db.make_engine(fresh_db, poolclass=NullPool)
+def test_a_fresh_database_downgrades_to_base_and_upgrades_again(committed_db):
+    engine = db.make_engine(committed_db, poolclass=NullPool)
     try:
-        command.downgrade(migrate.alembic_config(fresh_db), "base")
+        command.downgrade(migrate.alembic_config(committed_db), "base")
         with engine.connect() as conn:
             assert migrate.current_revision(conn) is None
             assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
 
-        migrate.upgrade(fresh_db)
+        migrate.upgrade(committed_db)
         with engine.connect() as conn:
             assert migrate.current_revision(conn) == migrate.head_revision()
             assert conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one() == (0, "0" * 64)
-        assert _schema_differences(fresh_db) == []
+        assert _schema_differences(committed_db) == []
 
         # The append-only guard is back.
         with Session(engine) as s:
@@ -296,7 +282,7 @@ def test_a_rolled_back_savepoint_keeps_the_callbacks_of_the_transaction(plain_en
 # Readiness ---------------------------------------------------------------------------------------------------
 
 
-def test_readyz_follows_the_migration_state(fresh_db, app):
+def test_readyz_follows_the_migration_state(committed_db, app):
     client = TestClient(app)
     head = migrate.head_revision()
 
@@ -304,7 +290,7 @@ def test_readyz_follows_the_migration_state(fresh_db, app):
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "reachable", "migrations": head}
 
-    command.downgrade(migrate.alembic_config(fresh_db), "base")
+    command.downgrade(migrate.alembic_config(committed_db), "base")
     db.engine().dispose()
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -313,7 +299,7 @@ def test_readyz_follows_the_migration_state(fresh_db, app):
     assert f"at None, code expects {head}" in body["migrations"]
     assert "rdn db upgrade" in body["migrations"]
 
-    migrate.upgrade(fresh_db)
+    migrate.upgrade(committed_db)
     assert client.get("/readyz").status_code == 200
 
 

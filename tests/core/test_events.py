@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from rdn import db
-from rdn.config import load_settings, set_settings
 from rdn.core import clock, events, mail
 from rdn.core.events import Event, EventLog
-from tests.conftest import ON_POSTGRES, fresh_database_url, rdn_environ
+from tests.conftest import ON_POSTGRES
 from tests.factories import Client
 
 sqlite_only = pytest.mark.skipif(
@@ -249,19 +247,6 @@ def test_sse_needs_a_signed_in_person(client):
 # PostgreSQL: LISTEN/NOTIFY across servers --------------------------------------------------------------------
 
 
-@pytest.fixture
-def fresh_settings(tmp_path, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A brand new committed database, and the settings switched to it (no rolled-back test connection)."""
-    urls = fresh_database_url(tmp_path)
-    url = next(urls)
-    set_settings(load_settings(environ=rdn_environ(url, settings.smtp_port)))
-    try:
-        yield url
-    finally:
-        db.engine().dispose()
-        set_settings(settings)
-        urls.close()
-
 
 def publish_committed(channel: str, type: str, data: dict) -> int:  # type: ignore[type-arg]
     with db.transaction() as session:
@@ -270,7 +255,7 @@ def publish_committed(channel: str, type: str, data: dict) -> int:  # type: igno
 
 
 @postgres_only
-def test_postgres_committed_publish_is_delivered_through_notify(fresh_settings):
+def test_postgres_committed_publish_is_delivered_through_notify(committed_db):
     async def scenario() -> None:
         broker = events.Broker()
         broker.start()
@@ -306,7 +291,7 @@ def test_postgres_committed_publish_is_delivered_through_notify(fresh_settings):
 
 
 @postgres_only
-def test_postgres_two_brokers_both_receive_one_commit(fresh_settings):
+def test_postgres_two_brokers_both_receive_one_commit(committed_db):
     """Two app servers (two brokers, two LISTEN connections) each fan a commit out to their subscribers."""
 
     async def scenario() -> None:

@@ -3,22 +3,16 @@ request ids, translated error pages, and API documentation served from our own s
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets
 import uuid
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from rdn.config import get_settings, load_settings, set_settings
 from rdn.core.web import TEMPLATE_DIR
-from tests.conftest import rdn_environ
-from tests.factories import Client, api_token
+from tests.factories import Client, api_token, csrf_of
 
 PROBLEM = "application/problem+json"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def csp_directives(header: str) -> dict[str, list[str]]:
@@ -127,7 +121,7 @@ def test_the_checks_catch_what_they_look_for():
 def test_form_posts_without_the_csrf_token_or_from_another_site_are_refused(app, network, session):
     anonymous = TestClient(app, follow_redirects=False)
     page = anonymous.get("/login")
-    token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+    token = csrf_of(page.text)
     form = {"email": network.sponsor_group_a.email, "password": "correct horse battery staple", "next": "/"}
     refused = anonymous.post("/login", data=form)
     assert refused.status_code == 403
@@ -269,19 +263,6 @@ def test_api_docs_load_only_our_own_static_files(app):
         assert not body.strip()
     assert c.get("/api/openapi.json").json()["info"]["title"] == "RDN"
 
-
-@pytest.fixture
-def production_app(database_url, smtp_server):  # type: ignore[no-untyped-def]
-    from rdn.app import create_app
-
-    original = get_settings()
-    production = load_settings(environ=rdn_environ(
-        database_url, smtp_server[0], RDN_MODE="production", RDN_BASE_URL="https://rdn.example",
-        RDN_SECRET_KEY=secrets.token_urlsafe(48), RDN_MASTER_KEY=base64.b64encode(secrets.token_bytes(32)).decode()))
-    try:
-        yield create_app(production)
-    finally:
-        set_settings(original)
 
 
 def test_api_docs_are_not_served_in_production(production_app):

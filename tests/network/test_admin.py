@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from email.message import Message
 from typing import Any
 
 import pyotp
@@ -17,10 +16,9 @@ from rdn.core.errors import Conflict
 from rdn.core.identity import ApiToken, User, UserSession
 from rdn.core.tenancy import Membership, Organization, Role
 from rdn.network import service
-from tests.factories import ACTOR, PASSWORD, Client, api_token, make_person
+from tests.factories import ACTOR, PASSWORD, Client, api_token, csrf_of, mail_text, make_person
 
 PROBLEM = "application/problem+json"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LINK = re.compile(r"http://testserver(/password/set\?token=[A-Za-z0-9_\-]+)")
 
 
@@ -38,21 +36,6 @@ def audited(session: Any, action: str, actor: User | None = None) -> list[AuditE
 def membership(session: Any, user: User, org: Organization, role: Role) -> Membership | None:
     return session.scalars(select(Membership).where(Membership.user_id == user.id, Membership.org_id == org.id,
                                                     Membership.role == role)).first()
-
-
-def mail_text(msg: Message) -> str:
-    for part in msg.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode(part.get_content_charset() or "utf-8")
-    raise AssertionError("no text part")
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF.search(html)
-    assert match
-    return match.group(1)
 
 
 # The API refuses bad organizations, naming the field, and keeps nothing ---------------------------------------

@@ -183,18 +183,24 @@ def create_person(session: Session, *, actor: Principal | Actor, email: str, ful
     return user
 
 
-def send_invitation(session: Session, *, user: User, org: Organization) -> None:
-    token = identity.issue_password_token(session, user, "invite", hours=INVITE_HOURS)
+def _email_password_link(session: Session, *, user: User, purpose: str, hours: int, subject: str, body: str,
+                         org_id: uuid.UUID | None = None, **values: object) -> None:
+    """Email a single-use link to set a password, in the person's own language."""
+    token = identity.issue_password_token(session, user, purpose, hours=hours)
     link = f"{get_settings().base_url}/password/set?token={token}"
     with i18n.using(user.locale):
-        subject = i18n.gettext("You are invited to RDN")
-        text = i18n.gettext(
-            "Hello %(name)s,\n\n%(org)s has given you access to RDN, the Resettlement Diplomacy Network's "
-            "coordination platform.\n\nSet your password within %(hours)s hours:\n%(link)s\n\n"
-            "If you did not expect this email, you can ignore it.",
-            name=user.full_name, org=org.name, hours=INVITE_HOURS, link=link,
-        )
-    send_email(session, to=user.email, subject=subject, text=text, org_id=org.id)
+        text = i18n.gettext(body, name=user.full_name, hours=hours, link=link, **values)
+        send_email(session, to=user.email, subject=i18n.gettext(subject), text=text, org_id=org_id)
+
+
+def send_invitation(session: Session, *, user: User, org: Organization) -> None:
+    _email_password_link(
+        session, user=user, purpose="invite", hours=INVITE_HOURS, org_id=org.id, org=org.name,
+        subject=N_("You are invited to RDN"),
+        body=N_("Hello %(name)s,\n\n%(org)s has given you access to RDN, the Resettlement Diplomacy Network's "
+                "coordination platform.\n\nSet your password within %(hours)s hours:\n%(link)s\n\n"
+                "If you did not expect this email, you can ignore it."),
+    )
 
 
 def send_password_reset(session: Session, *, email: str) -> None:
@@ -202,17 +208,13 @@ def send_password_reset(session: Session, *, email: str) -> None:
     user = session.scalars(select(User).where(User.email == identity.normalise_email(email))).first()
     if user is None or not user.active:
         return
-    token = identity.issue_password_token(session, user, "reset", hours=RESET_HOURS)
-    link = f"{get_settings().base_url}/password/set?token={token}"
-    with i18n.using(user.locale):
-        subject = i18n.gettext("Reset your RDN password")
-        text = i18n.gettext(
-            "Hello %(name)s,\n\nSomeone asked to reset the password of your RDN account. To choose a new "
-            "password, open this link within %(hours)s hours:\n%(link)s\n\nIf it was not you, ignore this "
-            "email: your password stays as it is.",
-            name=user.full_name, hours=RESET_HOURS, link=link,
-        )
-    send_email(session, to=user.email, subject=subject, text=text)
+    _email_password_link(
+        session, user=user, purpose="reset", hours=RESET_HOURS,
+        subject=N_("Reset your RDN password"),
+        body=N_("Hello %(name)s,\n\nSomeone asked to reset the password of your RDN account. To choose a new "
+                "password, open this link within %(hours)s hours:\n%(link)s\n\nIf it was not you, ignore this "
+                "email: your password stays as it is."),
+    )
     audit.record(session, action="password.reset_requested", actor=Actor("anonymous"), object_type="person",
                  object_id=user.id)
 
