@@ -6,9 +6,9 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 LOCALES := es fr ar
 
-# The embedded default: a SQLite file here; demo emails land in ./var/mail as .eml files.
-export RDN_DATABASE_URL ?= sqlite:///rdn.sqlite3
-export RDN_MAIL_TRANSPORT ?= files
+# `make run`: the embedded default, a SQLite file here; demo emails land in ./var/mail as .eml files.
+# (Only for `run`: the tests set their own settings.)
+RUN_ENV := RDN_DATABASE_URL=$${RDN_DATABASE_URL:-sqlite:///rdn.sqlite3} RDN_MAIL_TRANSPORT=$${RDN_MAIL_TRANSPORT:-files}
 
 .PHONY: run test lint i18n bench clean
 
@@ -27,9 +27,9 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 
 ## run: install, migrate the SQLite database, seed the demo network once, serve at http://127.0.0.1:8000
 run: $(RUN_STAMP)
-	$(BIN)/rdn db upgrade
-	$(BIN)/rdn demo
-	$(BIN)/rdn serve
+	$(RUN_ENV) $(BIN)/rdn db upgrade
+	$(RUN_ENV) $(BIN)/rdn demo
+	$(RUN_ENV) $(BIN)/rdn serve
 
 ## test: install with the dev extras, lint, run the whole suite (RDN_TEST_DATABASE_URL=postgresql://... for PostgreSQL)
 test: $(DEV_STAMP)

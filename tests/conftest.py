@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -121,6 +123,25 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
         url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
         migrate.upgrade(url)
         yield url
+
+
+RDN = str(Path(sys.executable).with_name("rdn"))
+
+
+def clean_env(settings: dict[str, str]) -> dict[str, str]:
+    """The environment of an ``rdn`` subprocess: this process's, minus any RDN_* setting inherited from the
+    caller's shell (make, CI), plus exactly the test's settings."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("RDN_")}, **settings}
+
+
+def subprocess_env(database_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
+    return clean_env(rdn_environ(database_url, smtp_port, **extra))
+
+
+def run_rdn(args: list[str], settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the ``rdn`` command with exactly these settings."""
+    return subprocess.run([RDN, *args], env=clean_env(settings), cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
 
 
 def rdn_environ(database_url: str, smtp_port: int, **extra: str) -> dict[str, str]:

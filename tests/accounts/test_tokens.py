@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from rdn.config import get_settings, load_settings, set_settings
 from rdn.core import clock, identity
 from rdn.core.identity import ApiToken
 from rdn.core.tenancy import OrgKind, Role
-from tests.conftest import ROOT, fresh_database_url, rdn_environ
+from tests.conftest import ROOT, fresh_database_url, rdn_environ, subprocess_env
 from tests.factories import Client, api_token, make_org, make_person
 
 T0 = datetime(2026, 11, 28, 10, 0, 3, tzinfo=UTC)
@@ -193,8 +192,7 @@ def test_cli_token_create_prints_a_working_token_once(fresh_url, smtp_server):
         with db.transaction() as s:
             org = make_org(s, "norway", "Norway", OrgKind.government, "NO")
             make_person(s, "cli-officer@rdn.test", org, [Role.officer], mfa=False)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RDN_")}
-        env.update(rdn_environ(fresh_url, smtp_server[0]))
+        env = subprocess_env(fresh_url, smtp_server[0])
         result = subprocess.run(
             [str(Path(sys.executable).parent / "rdn"), "token", "create", "--user", "cli-officer@rdn.test",
              "--scope", "read"],

@@ -19,7 +19,7 @@ import httpx
 import pyotp
 import pytest
 
-from tests.conftest import free_port, fresh_database_url, rdn_environ
+from tests.conftest import free_port, fresh_database_url, subprocess_env
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
@@ -44,8 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterat
     gen = fresh_database_url(tmp_path_factory.mktemp("browser"))
     url = next(gen)
     port = free_port()
-    env = {**os.environ, **rdn_environ(url, smtp_server[0], RDN_SSE_MAX_SECONDS="60",
-                                       RDN_BASE_URL=f"http://127.0.0.1:{port}")}
+    env = subprocess_env(url, smtp_server[0], RDN_SSE_MAX_SECONDS="60",
+                                       RDN_BASE_URL=f"http://127.0.0.1:{port}")
     subprocess.run([RDN, "demo"], env=env, check=True, capture_output=True)
     proc = subprocess.Popen([RDN, "serve", "--port", str(port), "--worker"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -18,7 +16,7 @@ from rdn import db
 from rdn.core import audit
 from rdn.core.audit import GENESIS, Actor, AuditEntry, AuditHead
 from rdn.core.tenancy import Organization
-from tests.conftest import ROOT, rdn_environ
+from tests.conftest import rdn_environ, run_rdn
 from tests.factories import make_org
 
 ACTOR = Actor("tests:audit")
@@ -58,12 +56,6 @@ def _verify() -> audit.VerifyResult:
 def _row(session: Session, seq: int) -> dict:
     return dict(session.execute(select(LOG).where(LOG.c.seq == seq)).mappings().one())
 
-
-def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RDN_")}
-    full_env.update(env)
-    return subprocess.run([str(ROOT / ".venv/bin/rdn"), *args], env=full_env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
 
 
 def _squash(s: str) -> str:
@@ -253,7 +245,7 @@ def test_rdn_audit_verify_command(committed_db, smtp_server):
         _append(s, 3)
     env = rdn_environ(committed_db, smtp_server[0])
 
-    ok = _cli(["audit", "verify"], env)
+    ok = run_rdn(["audit", "verify"], env)
     assert ok.returncode == 0, ok.stderr
     assert "OK: 3 entries, chain intact" in _squash(ok.stdout)
 
@@ -265,7 +257,7 @@ def test_rdn_audit_verify_command(committed_db, smtp_server):
     finally:
         engine.dispose()
 
-    broken = _cli(["audit", "verify"], env)
+    broken = run_rdn(["audit", "verify"], env)
     assert broken.returncode == 1, broken.stdout + broken.stderr
     out = _squash(broken.stdout)
     assert "BROKEN at entry 2" in out

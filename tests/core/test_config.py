@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from rdn.config import DEV_MASTER_KEY, DEV_SECRET_KEY, ConfigError, Mode, load_settings
 from rdn.core.crypto import new_master_key
-from tests.conftest import ROOT
+from tests.conftest import run_rdn
 
 GOOD_SECRET = "s" * 40
 
@@ -169,12 +167,6 @@ def test_other_malformed_settings_are_refused_by_name(name, value):
 # The command -------------------------------------------------------------------------------------------------
 
 
-def _rdn(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RDN_")}
-    full_env.update(env)
-    return subprocess.run([str(ROOT / ".venv/bin/rdn"), *args], env=full_env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-
 
 @pytest.mark.parametrize(("env", "named"), [
     ({"RDN_PORT": "eighty"}, "RDN_PORT"),
@@ -183,8 +175,8 @@ def _rdn(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     ({"RDN_MODE": "production"}, "RDN_SECRET_KEY"),
 ])
 def test_the_command_exits_2_naming_a_bad_setting(tmp_path: Path, env, named):
-    result = _rdn({"RDN_MODE": "test", "RDN_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", **env},
-                  "keys", "status")
+    result = run_rdn(["keys", "status"],
+                     {"RDN_MODE": "test", "RDN_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", **env})
     assert result.returncode == 2, result.stdout + result.stderr
     message = " ".join(result.stderr.split())
     assert "Configuration error" in message

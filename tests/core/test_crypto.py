@@ -22,7 +22,7 @@ from rdn.core.crypto import CryptoError, DataKey, Keyring, master_key_id, new_ma
 from rdn.core.identity import User
 from rdn.core.tenancy import OrgKind, Role
 from rdn.core.webhooks import WebhookEndpoint
-from tests.conftest import ON_POSTGRES, ROOT, rdn_environ
+from tests.conftest import ON_POSTGRES, rdn_environ, run_rdn
 from tests.factories import make_org, make_person
 
 # Helpers -----------------------------------------------------------------------------------------------------
@@ -54,12 +54,6 @@ def _canary(label: str) -> str:
     tail = "".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[b % 32] for b in os.urandom(16))
     return f"CANARY{label.upper()}{tail}"
 
-
-def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RDN_")}
-    full_env.update(env)
-    return subprocess.run([str(ROOT / ".venv/bin/rdn"), *args], env=full_env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
 
 
 def _squash(s: str) -> str:
@@ -349,21 +343,21 @@ def test_rdn_keys_status_and_rotate(committed_db, smtp_server):
         endpoint, secret = webhooks.create_endpoint(s, org_id=org.id, url="https://r.example/h")
         user_id, endpoint_id = user.id, endpoint.id
 
-    status = _cli(["keys", "status"], env_a)
+    status = run_rdn(["keys", "status"], env_a)
     assert status.returncode == 0, status.stderr
     assert f"{kid_a}: 2 data keys (current)" in _squash(status.stdout)
 
     # Without the old key in RDN_PREVIOUS_MASTER_KEYS the rotation cannot unwrap, and changes nothing.
-    refused = _cli(["keys", "rotate"], env_b)
+    refused = run_rdn(["keys", "rotate"], env_b)
     assert refused.returncode != 0
     assert "RDN_PREVIOUS_MASTER_KEYS" in _squash(refused.stderr + refused.stdout)
-    assert f"{kid_a}: 2 data keys (current)" in _squash(_cli(["keys", "status"], env_a).stdout)
+    assert f"{kid_a}: 2 data keys (current)" in _squash(run_rdn(["keys", "status"], env_a).stdout)
 
-    rotated = _cli(["keys", "rotate"], env_b_a)
+    rotated = run_rdn(["keys", "rotate"], env_b_a)
     assert rotated.returncode == 0, rotated.stderr
     assert f"Re-wrapped 2 data keys under master key {kid_b}; started 0 new data keys" in _squash(rotated.stdout)
 
-    after = _squash(_cli(["keys", "status"], env_b).stdout)
+    after = _squash(run_rdn(["keys", "status"], env_b).stdout)
     assert f"{kid_b}: 2 data keys (current)" in after
     assert kid_a not in after
 
@@ -380,10 +374,10 @@ def test_rdn_keys_status_and_rotate(committed_db, smtp_server):
         assert audit.verify(s).ok
 
     # --data-keys starts a new data key per owner; old values still read.
-    more = _cli(["keys", "rotate", "--data-keys"], env_b)
+    more = run_rdn(["keys", "rotate", "--data-keys"], env_b)
     assert more.returncode == 0, more.stderr
     assert "Re-wrapped 0 data keys" in _squash(more.stdout) and "started 2 new data keys" in _squash(more.stdout)
-    assert f"{kid_b}: 4 data keys (current)" in _squash(_cli(["keys", "status"], env_b).stdout)
+    assert f"{kid_b}: 4 data keys (current)" in _squash(run_rdn(["keys", "status"], env_b).stdout)
     with using(committed_db, port, RDN_MASTER_KEY=key_b), db.transaction() as s:
         assert read(s) == ("AAAAAAAAAAAAAAAAAAAAAAAA", secret)
         active = s.execute(select(DataKey.owner, DataKey.version).where(DataKey.active.is_(True))).all()

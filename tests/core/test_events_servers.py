@@ -7,7 +7,6 @@ of one server while a change is made through the API of the other; the event mus
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session
 from rdn import db
 from rdn.core import identity
 from rdn.core.web import session_cookie_name
-from tests.conftest import ON_POSTGRES, free_port, fresh_database_url, rdn_environ
+from tests.conftest import ON_POSTGRES, free_port, fresh_database_url, subprocess_env
 from tests.factories import build_network
 
 pytestmark = [
@@ -40,7 +39,7 @@ def database(tmp_path):
 
 def _serve(url: str, smtp_port: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, **rdn_environ(url, smtp_port, RDN_SSE_MAX_SECONDS="60")}
+    env = subprocess_env(url, smtp_port, RDN_SSE_MAX_SECONDS="60")
     proc = subprocess.Popen([RDN, "serve", "--port", str(port), "--no-worker"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from rdn import db
 from rdn.core.mail import send_email
 from rdn.core.outbox import Job, JobStatus
-from tests.conftest import free_port, fresh_database_url, rdn_environ
+from tests.conftest import free_port, fresh_database_url, subprocess_env
 
 pytestmark = pytest.mark.slow
 RDN = str(Path(sys.executable).with_name("rdn"))
@@ -94,8 +94,8 @@ def test_sigkilled_workers_deliver_every_email_exactly_once(database, tmp_path):
     controller.start()
     try:
         expected = _enqueue(database)
-        env = {**os.environ, **rdn_environ(database, port, RDN_WORKER_LEASE_SECONDS="1",
-                                           RDN_WORKER_BATCH="5", RDN_WORKER_POLL_SECONDS="0.1")}
+        env = subprocess_env(database, port, RDN_WORKER_LEASE_SECONDS="1",
+                                           RDN_WORKER_BATCH="5", RDN_WORKER_POLL_SECONDS="0.1")
         rng = random.Random(20261128)
         kills_mid_run = 0
         for _ in range(KILLS):
