@@ -54,7 +54,8 @@ def readyz() -> JSONResponse:
 _DOCS = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>RDN API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="{css}"></head>
+<link rel="icon" href="{icon}" type="image/svg+xml">
+<link rel="stylesheet" href="{rdn_css}"><link rel="stylesheet" href="{css}"></head>
 <body><main><h1 class="visually-hidden">RDN API</h1><div id="swagger-ui"></div></main>
 <script src="{bundle}"></script><script src="{init}"></script></body></html>"""
 
@@ -64,6 +65,7 @@ def api_docs() -> Response:
     if not get_settings().docs_enabled:
         raise policy.NotFound()
     return HTMLResponse(_DOCS.format(css=static_url("vendor/swagger-ui/swagger-ui.css"),
+                                     rdn_css=static_url("css/rdn.css"), icon=static_url("img/logo.svg"),
                                      bundle=static_url("vendor/swagger-ui/swagger-ui-bundle.js"),
                                      init=static_url("js/swagger-init.js")))
 
