@@ -22,6 +22,8 @@ RFC 9457 `application/problem+json` documents whose `errors` name the offending 
 def configure_logging() -> None:
     level = getattr(logging, get_settings().log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic announces itself at INFO on every readiness probe; its warnings and errors still show.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
 
 
 def create_app(settings: Settings | None = None, *, start_worker: bool = False) -> FastAPI:
