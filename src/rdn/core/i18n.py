@@ -17,6 +17,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_datetime as _babel_format_datetime
+from babel.lists import format_list as _babel_format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -136,6 +137,12 @@ def format_datetime(value: datetime | None, locale: str | None = None, fmt: str 
     if value is None:
         return ""
     return _babel_format_datetime(value, format=fmt, tzinfo=value.tzinfo, locale=locale or locale_var.get())
+
+
+def format_list(items: list[str], locale: str | None = None) -> str:
+    """"A, B and C" in the reader's language (Arabic: "أ وب وج")."""
+    items = [str(i) for i in items]
+    return _babel_format_list(items, locale=locale or locale_var.get()) if items else ""
 
 
 def format_number(value: float | int, locale: str | None = None) -> str:

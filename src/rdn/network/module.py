@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from rdn.core import i18n
 from rdn.core.i18n import N_
 from rdn.core.identity import Principal
 from rdn.core.modules import Module
@@ -23,7 +24,7 @@ def _org_card(session: Session, principal: Principal) -> dict[str, Any] | None:
         return {"org": None}
     org = session.get(Organization, principal.org_id)
     return {"org": org, "kind_label": KIND_LABELS[principal.org.kind],
-            "roles": sorted(ROLE_LABELS[r] for r in principal.roles)}
+            "roles": sorted(i18n.gettext(ROLE_LABELS[r]) for r in principal.roles)}
 
 
 module = Module(
