@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from rdn.config import get_settings, settings_cache
 from rdn.core import clock
 from rdn.core.crypto import Keyring, SensitiveFields, sealed
+from rdn.core.i18n import gettext as _
 from rdn.core.tenancy import MFA_REQUIRED_KINDS, Membership, Organization, OrgKind, Role
 from rdn.db import Base, new_id
 
@@ -206,11 +207,11 @@ def normalise_email(email: str) -> str:
 def password_problem(password: str) -> str | None:
     """Why a new password is refused, or None. (ASVS: length, not common; no composition rules.)"""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"at least {MIN_PASSWORD_LENGTH} characters"
+        return _("at least %(n)s characters", n=MIN_PASSWORD_LENGTH)
     if len(password) > MAX_PASSWORD_LENGTH:
-        return f"at most {MAX_PASSWORD_LENGTH} characters"
+        return _("at most %(n)s characters", n=MAX_PASSWORD_LENGTH)
     if password.lower() in _COMMON_PASSWORDS or len(set(password)) < 4:
-        return "too common or too simple"
+        return _("too common or too simple")
     return None
 
 

@@ -18,6 +18,7 @@ from rdn.core.audit import Actor
 from rdn.core.crypto import create_data_key, owner_of
 from rdn.core.errors import Conflict, ValidationFailed
 from rdn.core.i18n import N_
+from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal, User
 from rdn.core.mail import send_email
 from rdn.core.pagination import Page, paginate
@@ -53,7 +54,7 @@ ROLE_LABELS = {
 def _clean_name(value: str, field: str, *, max_len: int = 200) -> str:
     value = " ".join((value or "").split())
     if not 2 <= len(value) <= max_len:
-        raise ValidationFailed(field, f"must be 2 to {max_len} characters")
+        raise ValidationFailed(field, _("must be 2 to %(max)s characters", max=max_len))
     return value
 
 
@@ -62,7 +63,7 @@ def _clean_country(value: str | None, field: str = "country") -> str | None:
         return None
     value = value.strip().upper()
     if not i18n.is_country(value):
-        raise ValidationFailed(field, f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+        raise ValidationFailed(field, _("%(value)s is not an ISO 3166-1 country code", value=value))
     return value
 
 
@@ -71,16 +72,17 @@ def create_organization(session: Session, *, actor: Principal | Actor, name: str
     name = _clean_name(name, "name")
     short_name = (short_name or "").strip().lower()
     if not SHORT_NAME.match(short_name):
-        raise ValidationFailed("short_name", "2 to 40 lowercase letters, digits or hyphens")
+        raise ValidationFailed("short_name", _("2 to 40 lowercase letters, digits or hyphens"))
     try:
         kind = OrgKind(kind)
     except ValueError:
-        raise ValidationFailed("kind", f"must be one of {', '.join(k.value for k in OrgKind)}") from None
+        kinds = ", ".join(k.value for k in OrgKind)
+        raise ValidationFailed("kind", _("must be one of %(values)s", values=kinds)) from None
     country = _clean_country(country)
     if kind == OrgKind.government and country is None:
-        raise ValidationFailed("country", "a member government needs its country")
+        raise ValidationFailed("country", _("a member government needs its country"))
     if session.scalar(select(func.count()).where(Organization.short_name == short_name)):
-        raise ValidationFailed("short_name", "is already used by another organization")
+        raise ValidationFailed("short_name", _("is already used by another organization"))
     org = Organization(name=name, short_name=short_name, kind=kind, country=country, active=True)
     session.add(org)
     session.flush()
@@ -101,13 +103,13 @@ def update_organization(session: Session, *, actor: Principal | Actor, org: Orga
     if country is not ...:
         new_country = _clean_country(country)
         if org.kind == OrgKind.government and new_country is None:
-            raise ValidationFailed("country", "a member government needs its country")
+            raise ValidationFailed("country", _("a member government needs its country"))
         if new_country != org.country:
             org.country = new_country
             changed.append("country")
     if active is not None and active != org.active:
         if not active and org.kind == OrgKind.secretariat:
-            raise Conflict("The secretariat cannot be deactivated")
+            raise Conflict(_("The secretariat cannot be deactivated"))
         org.active = active
         changed.append("active")
     if changed:
@@ -151,7 +153,7 @@ def members_of(session: Session, org: Organization) -> list[tuple[User, list[Rol
 def _clean_email(value: str) -> str:
     email = identity.normalise_email(value or "")
     if not EMAIL.match(email):
-        raise ValidationFailed("email", "is not an email address")
+        raise ValidationFailed("email", _("is not an email address"))
     return email
 
 
@@ -163,9 +165,9 @@ def create_person(session: Session, *, actor: Principal | Actor, email: str, ful
     full_name = _clean_name(full_name, "full_name")
     role = _clean_role(org, role)
     if locale is not None and locale not in i18n.LOCALES:
-        raise ValidationFailed("locale", f"must be one of {', '.join(i18n.LOCALES)}")
+        raise ValidationFailed("locale", _("must be one of %(values)s", values=", ".join(i18n.LOCALES)))
     if session.scalar(select(func.count()).where(User.email == email)):
-        raise ValidationFailed("email", "already belongs to someone; add a role to that person instead")
+        raise ValidationFailed("email", _("already belongs to someone; add a role to that person instead"))
     user = User(email=email, full_name=full_name, locale=locale, active=True)
     if password is not None:
         problem = identity.password_problem(password)
@@ -222,13 +224,13 @@ def send_password_reset(session: Session, *, email: str) -> None:
 def set_password_with_token(session: Session, *, token: str, password: str) -> User:
     row = identity.find_password_token(session, token)
     if row is None:
-        raise ValidationFailed("token", "this link has expired or was already used")
+        raise ValidationFailed("token", _("this link has expired or was already used"))
     problem = identity.password_problem(password)
     if problem:
         raise ValidationFailed("password", problem)
     user = session.get(User, row.user_id)
     if user is None or not user.active:
-        raise ValidationFailed("token", "this link has expired or was already used")
+        raise ValidationFailed("token", _("this link has expired or was already used"))
     identity.set_password(user, password)
     row.used_at = clock.now()
     identity.revoke_all_sessions(session, user.id, "password set")
@@ -241,7 +243,7 @@ def change_password(session: Session, *, principal: Principal, current: str, new
     user = session.get(User, principal.user_id)
     assert user is not None
     if not identity.check_password(user, current):
-        raise ValidationFailed("current_password", "is not your current password")
+        raise ValidationFailed("current_password", _("is not your current password"))
     problem = identity.password_problem(new)
     if problem:
         raise ValidationFailed("new_password", problem)
@@ -271,7 +273,7 @@ def update_person(session: Session, *, actor: Principal, user: User, full_name: 
         changed.append("full_name")
     if locale is not ...:
         if locale is not None and locale not in i18n.LOCALES:
-            raise ValidationFailed("locale", f"must be one of {', '.join(i18n.LOCALES)}")
+            raise ValidationFailed("locale", _("must be one of %(values)s", values=", ".join(i18n.LOCALES)))
         if locale != user.locale:
             user.locale = locale
             changed.append("locale")
@@ -316,9 +318,11 @@ def _clean_role(org: Organization, role: Role | str) -> Role:
     try:
         role = Role(role)
     except ValueError:
-        raise ValidationFailed("role", f"must be one of {', '.join(r.value for r in Role)}") from None
+        roles = ", ".join(r.value for r in Role)
+        raise ValidationFailed("role", _("must be one of %(values)s", values=roles)) from None
     if not role_allowed(OrgKind(org.kind), role):
-        raise ValidationFailed("role", f"a {OrgKind(org.kind).value} organization has no {role.value} role")
+        label = i18n.gettext(ROLE_LABELS[role])
+        raise ValidationFailed("role", _("this kind of organization has no %(role)s role", role=label))
     return role
 
 
@@ -358,7 +362,7 @@ def _guard_last_secretariat_admin(session: Session, user_id: uuid.UUID) -> None:
         .where(Organization.kind == OrgKind.secretariat, Membership.role == Role.admin, User.active.is_(True))
     ).all()
     if set(admins) == {user_id}:
-        raise Conflict("This is the last active administrator of the secretariat; appoint another first")
+        raise Conflict(_("This is the last active administrator of the secretariat; appoint another first"))
 
 
 def accessible_membership(session: Session, principal: Principal, membership_id: uuid.UUID) -> Membership:
