@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from rdn import __version__, modules
 from rdn.config import Settings, get_settings, set_settings
 from rdn.core import events, outbox
+from rdn.core.context import request_id_var
 from rdn.core.web import STATIC_DIR, RequestContextMiddleware, install_error_handlers, shell
 
 API_DESCRIPTION = """The JSON API of RDN. Authenticate with `Authorization: Bearer <token>` (create tokens on
@@ -19,9 +20,33 @@ your account page or with `rdn token create`). Every POST accepts an `Idempotenc
 RFC 9457 `application/problem+json` documents whose `errors` name the offending fields."""
 
 
+class RequestIdFilter(logging.Filter):
+    """Every log line carries the request id (``-`` outside a request), to find a user's reference."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get() or "-"
+        return True
+
+
+class AccessLogFilter(logging.Filter):
+    """Access log lines without query strings: password links carry their token there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
 def configure_logging() -> None:
     level = getattr(logging, get_settings().log_level)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("uvicorn.access").addFilter(AccessLogFilter())
     # Alembic announces itself at INFO on every readiness probe; its warnings and errors still show.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
 

@@ -81,7 +81,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on")]
     # Live event streams would hold a graceful shutdown forever: they get a few seconds, then end (browsers
     # reconnect to another server and replay what they missed).
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=settings.trust_proxy_headers, server_header=False, timeout_graceful_shutdown=5)
+                proxy_headers=settings.trust_proxy_headers, forwarded_allow_ips=settings.forwarded_allow_ips,
+                server_header=False, timeout_graceful_shutdown=5, log_config=None)
 
 
 @app.command()
@@ -370,6 +371,9 @@ def jobs_retry(job_id: uuid.UUID) -> None:
         job = session.get(outbox.Job, job_id)
         if job is None:
             err.print("No such job")
+            raise typer.Exit(1)
+        if job.status not in (outbox.JobStatus.dead, outbox.JobStatus.pending):
+            err.print(f"Only dead or waiting jobs can be retried; this one is {outbox.JobStatus(job.status).value}")
             raise typer.Exit(1)
         outbox.retry(session, job)
         audit.record(session, action="job.retry", actor=_cli_actor(), object_type="job", object_id=job.id)

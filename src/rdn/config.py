@@ -24,7 +24,8 @@ DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production-0000000000"  # no
 DEV_MASTER_KEY = base64.b64encode(b"rdn-dev-master-key-not-secret!!!").decode()
 
 #: Settings that may be read from ``RDN_<NAME>_FILE``.
-SECRET_FIELDS = ("secret_key", "master_key", "previous_master_keys", "database_url", "smtp_password")
+SECRET_FIELDS = ("secret_key", "master_key", "previous_master_keys", "database_url", "smtp_password", "sms_token",
+                 "sms_inbound_secret")
 
 #: Environment names with the RDN_ prefix that are not settings but are used by the tooling.
 TOOLING_VARIABLES = {"RDN_TEST_DATABASE_URL", "RDN_REQUIRE_BROWSER", "RDN_BENCH_DATABASE_URL"}
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
     api_docs: bool | None = None  # default: on except in production
     default_locale: str = "en"
     trust_proxy_headers: bool = False
+    forwarded_allow_ips: str = "127.0.0.1"  # the proxies whose X-Forwarded-For is believed
     # Sessions and login
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_absolute_hours: int = Field(default=12, ge=1, le=24 * 7)
@@ -75,6 +77,12 @@ class Settings(BaseSettings):
     smtp_security: str = "none"  # none | starttls | tls
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     mail_from: str = "RDN <no-reply@rdn.example>"
+    # SMS through an HTTP provider (empty URL: SMS is off). See docs/operations.md for the protocol.
+    sms_url: str = ""
+    sms_token: str = ""
+    sms_from: str = "RDN"
+    sms_inbound_secret: str = ""
+    sms_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Worker and outbox
     inprocess_worker: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
@@ -84,6 +92,7 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = Field(default=10.0, gt=0, le=3600)
     job_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_allow_private: bool | None = None  # default: allowed in dev and test (local receivers), not in production
     sse_max_seconds: float = Field(default=300.0, gt=0, le=86400)  # streams end; browsers reconnect and replay
     # Retention of operational tables
     event_retention_hours: int = Field(default=24, ge=1)
@@ -91,7 +100,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @field_validator(
-        "api_docs", "trust_proxy_headers", "inprocess_worker", mode="before"
+        "api_docs", "trust_proxy_headers", "inprocess_worker", "webhook_allow_private", mode="before"
     )
     @classmethod
     def _strict_bool(cls, value: Any) -> Any:
@@ -174,6 +183,10 @@ class Settings(BaseSettings):
         return self.api_docs if self.api_docs is not None else self.mode != Mode.production
 
     @property
+    def webhooks_may_reach_private(self) -> bool:
+        return self.webhook_allow_private if self.webhook_allow_private is not None else self.mode != Mode.production
+
+    @property
     def secure_cookies(self) -> bool:
         return self.mode == Mode.production or self.base_url.startswith("https://")
 
@@ -184,10 +197,6 @@ class Settings(BaseSettings):
     @property
     def previous_master_key_bytes(self) -> list[bytes]:
         return [_decode_key(p.strip()) for p in self.previous_master_keys.split(",") if p.strip()]
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 def _decode_key(value: str) -> bytes:

@@ -20,7 +20,7 @@ from rdn.core.tenancy import Role
 from tests.factories import PASSWORD, Client, csrf_of, mail_text, make_person
 
 T0 = datetime(2026, 11, 28, 9, 1, 7, tzinfo=UTC)
-ALERT = re.compile(r'<div class="alert" role="alert"><p>(.*?)</p></div>', re.S)
+ALERT = re.compile(r'<div class="alert" role="alert"><p[^>]*>(.*?)</p></div>', re.S)
 LINK = re.compile(r"http://testserver(/password/set\?token=[A-Za-z0-9_\-]+)")
 
 
@@ -318,10 +318,12 @@ def test_a_next_with_a_query_survives_the_second_step(app, network):
 
 
 def test_too_many_wrong_codes_end_the_pending_sign_in(app, network):
+    from rdn.accounts.pages import MFA_FAILURES
+
     c = browser(app)
     assert submit_password(c, network.officer_canada.email).status_code == 303
     wrong = "000000" if code_for(network.totp["officer_canada"]) != "000000" else "111111"
-    for _ in range(5):
+    for _ in range(MFA_FAILURES - 1):
         assert submit_code(c, wrong).status_code == 400
     page = c.get("/login/mfa")
     r = c.post("/login/mfa", data={"code": wrong, "next": "/", "csrf_token": csrf_of(page.text)})
@@ -329,6 +331,30 @@ def test_too_many_wrong_codes_end_the_pending_sign_in(app, network):
     # The pending sign-in is over: the code form is gone; the password is asked again.
     again = c.get("/login/mfa")
     assert again.status_code == 303 and again.headers["location"] == "/login"
+    assert c.get("/").status_code == 303
+
+
+def test_a_new_password_login_gives_no_new_guesses_at_the_code(app, network):
+    """Wrong codes count against the person, not the pending sign-in: logging in with the password again
+    does not buy more guesses, and while locked even the right code is refused."""
+    from rdn.accounts.pages import MFA_FAILURES
+
+    secret = network.totp["officer_canada"]
+    wrong = "000000" if code_for(secret) != "000000" else "111111"
+    guesses = 0
+    for _ in range(4):
+        c = browser(app)
+        assert submit_password(c, network.officer_canada.email).status_code == 303
+        for _ in range(3):
+            r = submit_code(c, wrong)
+            guesses += 1
+            if r.status_code == 303:
+                break
+    assert guesses >= MFA_FAILURES
+    c = browser(app)
+    assert submit_password(c, network.officer_canada.email).status_code == 303
+    r = submit_code(c, code_for(secret))
+    assert r.status_code in (303, 400) and r.headers.get("location") != "/", "locked: even the right code fails"
     assert c.get("/").status_code == 303
 
 

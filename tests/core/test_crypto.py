@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from rdn import db
 from rdn.config import load_settings, set_settings
-from rdn.core import audit, crypto, identity, webhooks
+from rdn.core import audit, clock, crypto, idempotency, identity, webhooks
 from rdn.core.crypto import CryptoError, DataKey, Keyring, master_key_id, new_master_key
+from rdn.core.idempotency import IdempotencyKey
 from rdn.core.identity import User
 from rdn.core.tenancy import OrgKind, Role
 from rdn.core.webhooks import WebhookEndpoint
@@ -261,6 +262,7 @@ def test_master_key_rotation(session, database_url, smtp_server):
 
 def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
     planted: list[tuple[type, uuid.UUID, str, str]] = []  # model, id, field, canary
+    also_secret: list[str] = []  # canaries inside a sealed value, looked for in clear as well
     ciphertexts: list[bytes] = []
 
     with db.transaction() as s:
@@ -284,7 +286,21 @@ def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
                     endpoint.seal("secret", canary, keyring=ring)
                     planted[-1] = (WebhookEndpoint, endpoint.id, "secret", canary)
 
-        fillers = {("users", "totp_secret"): fill_users, ("webhook_endpoints", "secret"): fill_webhooks}
+        def fill_idempotency() -> None:
+            # Stored API responses can carry secrets shown once (a webhook's signing secret).
+            for n in range(2):
+                row = IdempotencyKey(id=uuid.uuid4(), scope=f"token:{uuid.uuid4()}", key=f"key-{n}",
+                                     request_hash="0" * 64, status="in_progress", locked_until=clock.now())
+                s.add(row)
+                s.flush()
+                inner = _canary(f"idem{n}")
+                body = ('{"secret": "' + inner + '"}').encode()
+                idempotency.complete(s, row.id, 201, body, "application/json")
+                planted.append((IdempotencyKey, row.id, "response_body", base64.b64encode(body).decode()))
+                also_secret.append(inner)
+
+        fillers = {("users", "totp_secret"): fill_users, ("webhook_endpoints", "secret"): fill_webhooks,
+                   ("idempotency_keys", "response_body"): fill_idempotency}
         columns = crypto.sensitive_columns()
         missing = sorted(set(columns) - set(fillers))
         if missing:
@@ -297,8 +313,8 @@ def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
         # Audit something afterwards too, so the log has entries about these objects.
         audit.record(s, action="test.canary", actor=audit.SYSTEM, details={"fields": [c for _, c in columns]})
 
-    canaries = [c for *_, c in planted]
-    assert len(set(canaries)) == len(canaries) == 4
+    canaries = [c for *_, c in planted] + also_secret
+    assert len(set(canaries)) == len(canaries) == 8
 
     if ON_POSTGRES:
         dump = subprocess.run(["pg_dump", "--no-owner", "-d", committed_db], capture_output=True, timeout=120,

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from rdn.core import idempotency
 from rdn.core.idempotency import IdempotencyKey
+from rdn.core.identity import ApiToken
 from rdn.core.tenancy import Organization, Role
 from tests.factories import api_token, make_person
 
@@ -40,6 +41,13 @@ def keys(session) -> list[IdempotencyKey]:  # type: ignore[no-untyped-def]
     return list(session.scalars(select(IdempotencyKey)))
 
 
+def token_scope(session, user) -> str:  # type: ignore[no-untyped-def]
+    """Keys belong to the credential: the scope of the user's (newest) API token."""
+    token = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                            .order_by(ApiToken.created_at.desc())).first()
+    return f"token:{token.id}"
+
+
 def assert_names_the_header(response) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -63,10 +71,11 @@ def test_same_key_and_body_replays_the_first_response(client, session, admin_aut
     assert orgs_named(session, "norway") == 1
 
     [row] = keys(session)
-    assert row.scope == f"user:{network.admin_secretariat.id}"
+    assert row.scope == token_scope(session, network.admin_secretariat)
     assert row.key == "create-norway-1"
     assert row.status == "done"
     assert row.response_status == 201
+    assert b"norway" not in bytes(row.response_body), "stored responses are sealed"
 
     # Without a key the same body is processed again (and refused: the short name is taken).
     third = post(client, admin_auth, None, NORWAY)
@@ -87,7 +96,7 @@ def test_same_key_with_a_different_body_is_refused(client, session, admin_auth):
 
 def test_a_request_in_progress_under_the_key_is_409(client, session, admin_auth, network):
     body = json.dumps(NORWAY).encode()
-    outcome = idempotency.begin(f"user:{network.admin_secretariat.id}", "k-busy",
+    outcome = idempotency.begin(token_scope(session, network.admin_secretariat), "k-busy",
                                 idempotency.request_hash("POST", URL, body))
     assert outcome.action == "proceed"
 
@@ -162,6 +171,18 @@ def test_another_user_with_the_same_key_gets_their_own_processing(client, sessio
     assert orgs_named(session, "norway") == 1
 
     rows = {row.scope: row for row in keys(session) if row.key == "shared-key"}
-    assert set(rows) == {f"user:{network.admin_secretariat.id}", f"user:{second_admin.id}"}
+    assert set(rows) == {token_scope(session, network.admin_secretariat), token_scope(session, second_admin)}
     assert all(row.status == "done" and row.response_status == 201 for row in rows.values())
     assert post(client, admin_auth, "shared-key", NORWAY).content == first.content
+
+
+def test_another_credential_of_the_same_person_cannot_replay_a_response(client, session, admin_auth, network):
+    """A read-only token reusing an admin token's key and body is processed as itself (and refused), not
+    answered with the admin's stored response (which could carry a secret shown once)."""
+    webhook = {"url": "https://example.org/hook", "event_types": ["*"]}
+    first = client.post("/api/v1/webhooks", json=webhook, headers={**admin_auth, "Idempotency-Key": "hook-1"})
+    assert first.status_code == 201 and first.json()["secret"].startswith("whsec_")
+    reader = api_token(session, network.admin_secretariat, network.orgs["secretariat"], ["read"])
+    second = client.post("/api/v1/webhooks", json=webhook, headers={**reader, "Idempotency-Key": "hook-1"})
+    assert second.status_code == 403
+    assert "whsec_" not in second.text and "Idempotent-Replayed" not in second.headers

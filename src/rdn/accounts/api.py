@@ -9,7 +9,7 @@ from fastapi import Response
 from pydantic import Field
 from sqlalchemy import select
 
-from rdn.core import audit, clock, identity, policy
+from rdn.core import audit, identity, policy
 from rdn.core.modules import api_router
 from rdn.core.schemas import Out
 from rdn.core.tenancy import OrgKind, Role
@@ -66,8 +66,11 @@ def me(principal: CurrentPrincipal) -> MeOut:
 @router.get("/tokens", response_model=list[TokenOut], summary="Your live API tokens")
 def list_tokens(db: DbSession, principal: CurrentPrincipal) -> list[identity.ApiToken]:
     policy.require(principal, "account.read")
-    return list(db.scalars(select(identity.ApiToken).where(identity.ApiToken.user_id == principal.user_id,
-                                                           identity.ApiToken.revoked_at.is_(None))))
+    stmt = select(identity.ApiToken).where(identity.ApiToken.user_id == principal.user_id,
+                                           identity.ApiToken.revoked_at.is_(None))
+    if principal.via == "token":
+        stmt = stmt.where(identity.ApiToken.org_id == principal.org_id)
+    return list(db.scalars(stmt))
 
 
 
@@ -75,9 +78,10 @@ def list_tokens(db: DbSession, principal: CurrentPrincipal) -> list[identity.Api
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of your API tokens")
 def revoke_token(token_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal) -> Response:
     row = db.get(identity.ApiToken, token_id)
-    if row is None or row.user_id != principal.user_id or row.revoked_at is not None:
+    if (row is None or row.user_id != principal.user_id or row.revoked_at is not None
+            or (principal.via == "token" and row.org_id != principal.org_id)):
         raise policy.NotFound()
     policy.require(principal, "account.manage")
-    row.revoked_at = clock.now()
+    identity.revoke_token(row)
     audit.record(db, action="token.revoke", actor=principal, object_type="api_token", object_id=row.id)
     return Response(status_code=204)

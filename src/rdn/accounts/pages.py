@@ -20,6 +20,7 @@ from rdn.config import get_settings
 from rdn.core import audit, clock, i18n, identity, policy, ratelimit
 from rdn.core.audit import Actor
 from rdn.core.context import client_ip_var
+from rdn.core.crypto import same_secret
 from rdn.core.errors import ValidationFailed
 from rdn.core.identity import SessionStage, User, UserSession
 from rdn.core.modules import page_router
@@ -48,8 +49,9 @@ NOTICES = {
     "signed-out": i18n.N_("You have signed out."),
     "mfa": i18n.N_("Two-step verification is on."),
 }
-MFA_FAILURES = 5
-PENDING_MINUTES = identity.PENDING_LOGIN_MINUTES
+MFA_FAILURES = 10
+MFA_WINDOW = timedelta(hours=1)
+PASSWORD_CHECKS = 5
 
 
 def _notice(key: str | None) -> str | None:
@@ -59,6 +61,11 @@ def _notice(key: str | None) -> str | None:
 def _set_session_cookie(response: Response, token: str, *, max_age: int | None = None) -> None:
     response.set_cookie(session_cookie_name(), token, httponly=True, samesite="lax",
                         secure=get_settings().secure_cookies, path="/", max_age=max_age)
+
+
+def _set_locale_cookie(response: Response, locale: str) -> None:
+    response.set_cookie(LOCALE_COOKIE, locale, samesite="lax", path="/", max_age=365 * 86400,
+                        secure=get_settings().secure_cookies)
 
 
 def _pending(db: Session, request: Request) -> UserSession | None:
@@ -95,24 +102,25 @@ def login(
     email = identity.normalise_email(email)
     window = timedelta(minutes=settings.login_window_minutes)
     email_key, ip_key = _rate_keys(email)
-    if (ratelimit.exceeded(db, email_key, limit=settings.login_max_failures, window=window)
-            or ratelimit.exceeded(db, ip_key, limit=settings.login_max_failures * 4, window=window)):
-        audit.record(db, action="login.throttled", actor=Actor("anonymous"), details={"ip": client_ip_var.get()})
+    # Count the attempt before checking it (an atomic upsert), so parallel guesses cannot slip past the
+    # limit; a correct password takes its count back.
+    within = ratelimit.hit(db, email_key, limit=settings.login_max_failures, window=window)
+    within = ratelimit.hit(db, ip_key, limit=settings.login_max_failures * 4, window=window) and within
+    if not within:
+        audit.record(db, action="login.throttled", actor=Actor("anonymous"))
         return render(request, "accounts/login.html", {
             "next": safe_next(next), "email": email, "notice": None,
             "error": i18n.gettext("Too many attempts. Please wait a few minutes before trying again."),
         }, status=429, headers={"Retry-After": str(int(window.total_seconds()))})
     user = db.scalars(select(User).where(User.email == email)).first()
     if not identity.check_password(user, password) or user is None or not user.active:
-        ratelimit.hit(db, email_key, limit=settings.login_max_failures, window=window)
-        ratelimit.hit(db, ip_key, limit=settings.login_max_failures * 4, window=window)
-        audit.record(db, action="login.failed", actor=Actor("anonymous"),
-                     details={"ip": client_ip_var.get()})
+        audit.record(db, action="login.failed", actor=Actor("anonymous"))
         return render(request, "accounts/login.html", {
             "next": safe_next(next), "email": email, "notice": None,
             "error": i18n.gettext("The email or password is not right."),
         }, status=400)
     ratelimit.reset(db, email_key)
+    ratelimit.unhit(db, ip_key, window=window)
     token, row = identity.start_session(db, user, ip=client_ip_var.get(),
                                         user_agent=request.headers.get("user-agent"))
     audit.record(db, action="login.password", actor=Actor(user.email, user.id), object_type="person",
@@ -121,8 +129,7 @@ def login(
     response = redirect(f"{target}?next={quote(safe_next(next), safe='')}" if target else safe_next(next))
     _set_session_cookie(response, token)
     if user.locale:
-        response.set_cookie(LOCALE_COOKIE, user.locale, samesite="lax", path="/", max_age=365 * 86400,
-                            secure=settings.secure_cookies)
+        _set_locale_cookie(response, user.locale)
     return response
 
 
@@ -134,10 +141,15 @@ def mfa_form(request: Request, db: DbSession, next: str | None = None) -> Respon
     return render(request, "accounts/mfa.html", {"next": safe_next(next), "error": None})
 
 
+def _mfa_locked(db: Session, user: User) -> bool:
+    return ratelimit.exceeded(db, f"mfa:user:{user.id}", limit=MFA_FAILURES, window=MFA_WINDOW)
+
+
 def _mfa_failure(db: Session, row: UserSession, user: User) -> bool:
-    """Count a wrong code; after too many, end the pending session. True if it was ended."""
-    key = f"mfa:{row.id}"
-    ok = ratelimit.hit(db, key, limit=MFA_FAILURES, window=timedelta(minutes=PENDING_MINUTES))
+    """Count a wrong code against the person (not the session: a new password login gives no new guesses);
+    after too many, end the pending session. True if it was ended."""
+    key = f"mfa:user:{user.id}"
+    ok = ratelimit.hit(db, key, limit=MFA_FAILURES - 1, window=MFA_WINDOW)  # the MFA_FAILURES-th ends it
     audit.record(db, action="login.mfa_failed", actor=Actor(user.email, user.id), object_type="person",
                  object_id=user.id)
     if not ok:
@@ -154,7 +166,7 @@ def mfa(request: Request, db: DbSession, code: Annotated[str, Form(max_length=20
         return redirect("/login")
     user = db.get(User, row.user_id)
     assert user is not None
-    if not identity.verify_totp(db, user, code):
+    if _mfa_locked(db, user) or not identity.verify_totp(db, user, code):
         if _mfa_failure(db, row, user):
             return redirect("/login")
         return render(request, "accounts/mfa.html", {
@@ -186,17 +198,17 @@ def _seal_pending(secret: str, row_id: uuid.UUID) -> str:
 def _open_pending(value: str, row_id: uuid.UUID) -> str | None:
     secret, _, mac = value.partition(".")
     expected = _seal_pending(secret, row_id).partition(".")[2]
-    return secret if secret and hmac.compare_digest(mac, expected) else None
+    return secret if secret and same_secret(mac, expected) else None
 
 
 def _enrol_page(request: Request, user: User, secret: str, row_id: uuid.UUID, next: str, error: str | None,
-                action: str = "/mfa/enrol") -> Response:
+                action: str = "/mfa/enrol", ask_password: bool = False) -> Response:
     uri = identity.totp_uri(user, secret)
     qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
     return render(request, "accounts/enrol.html", {
         "qr": qr, "secret": grouped, "pending": _seal_pending(secret, row_id), "next": next, "error": error,
-        "action": action,
+        "action": action, "ask_password": ask_password, "required": action == "/mfa/enrol",
     }, status=400 if error else 200)
 
 
@@ -225,7 +237,7 @@ def enrol(request: Request, db: DbSession, code: Annotated[str, Form(max_length=
     secret = _open_pending(pending, row.id)
     if secret is None:
         return redirect("/mfa/enrol")
-    if not identity.verify_totp(db, user, code, secret=secret):
+    if _mfa_locked(db, user) or not identity.verify_totp(db, user, code, secret=secret):
         if _mfa_failure(db, row, user):
             return redirect("/login")
         return _enrol_page(request, user, secret, row.id, safe_next(next), i18n.gettext(WRONG_NEW_CODE))
@@ -261,10 +273,13 @@ def forgot_form(request: Request) -> Response:
 @router.post("/password/forgot")
 def forgot(request: Request, db: DbSession, email: Annotated[str, Form(max_length=254)] = "") -> Response:
     ip = client_ip_var.get() or "unknown"
-    if not ratelimit.hit(db, f"reset:ip:{ip}", limit=10, window=timedelta(hours=1)):
+    email_key = "reset:email:" + hashlib.sha256(identity.normalise_email(email).encode()).hexdigest()
+    within = ratelimit.hit(db, f"reset:ip:{ip}", limit=10, window=timedelta(hours=1))
+    within = ratelimit.hit(db, email_key, limit=3, window=timedelta(hours=1)) and within  # no mail bombing
+    if not within:
         return render(request, "accounts/forgot.html", {
             "error": i18n.gettext("Too many attempts. Please wait a few minutes before trying again.")}, status=429)
-    network.send_password_reset(db, email=email)
+    network.request_password_reset(db, email=email)
     return redirect("/login?notice=reset-sent")
 
 
@@ -301,7 +316,9 @@ def _account_context(db: Session, principal: identity.Principal) -> dict[str, ob
                                                         identity.ApiToken.revoked_at.is_(None))
                         .order_by(identity.ApiToken.created_at.desc())).all()
     return {"user": user, "sessions": identity.live_sessions(db, principal.user_id), "tokens": tokens,
-            "scopes": identity.SCOPES, "errors": {}, "new_token": None}
+            "scopes": identity.SCOPES, "errors": {}, "new_token": None,
+            "scope_labels": {"read": i18n.gettext("Read"), "write": i18n.gettext("Change"),
+                             "admin": i18n.gettext("Administer")}}
 
 
 @router.get("/account")
@@ -324,8 +341,7 @@ def update_profile(request: Request, db: DbSession, principal: CurrentPrincipal,
         return render(request, "accounts/account.html", {**ctx, "notice": None}, status=422)
     response = redirect("/account?notice=profile")
     if locale in i18n.LOCALES:
-        response.set_cookie(LOCALE_COOKIE, locale, samesite="lax", path="/", max_age=365 * 86400,
-                            secure=get_settings().secure_cookies)
+        _set_locale_cookie(response, locale)
     return response
 
 
@@ -333,7 +349,13 @@ def update_profile(request: Request, db: DbSession, principal: CurrentPrincipal,
 def change_password(request: Request, db: DbSession, principal: CurrentPrincipal,
                     current_password: Annotated[str, Form(max_length=1024)] = "",
                     new_password: Annotated[str, Form(max_length=1024)] = "") -> Response:
+    # The counter is committed at once: a refused attempt below rolls back, and must still count.
+    allowed_attempt = ratelimit.hit(db, f"pwcheck:{principal.user_id}", limit=PASSWORD_CHECKS, window=MFA_WINDOW)
+    db.commit()
     try:
+        if not allowed_attempt:
+            raise ValidationFailed("current_password",
+                                   i18n.gettext("Too many attempts. Please wait a few minutes before trying again."))
         network.change_password(db, principal=principal, current=current_password, new=new_password)
     except ValidationFailed as exc:
         db.rollback()
@@ -396,9 +418,9 @@ def create_token(request: Request, db: DbSession, principal: CurrentPrincipal,
 @router.post("/account/tokens/{token_id}/revoke")
 def revoke_token(request: Request, token_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal) -> Response:
     row = db.get(identity.ApiToken, token_id)
-    if row is None or row.user_id != principal.user_id:
+    if row is None or row.user_id != principal.user_id or row.revoked_at is not None:
         raise policy.NotFound()
-    row.revoked_at = clock.now()
+    identity.revoke_token(row)
     audit.record(db, action="token.revoke", actor=principal, object_type="api_token", object_id=row.id)
     return redirect("/account?notice=token-revoked")
 
@@ -418,24 +440,33 @@ def mfa_setup_form(request: Request, db: DbSession, principal: CurrentPrincipal)
     if principal.session_id is None:
         raise policy.NotFound()
     return _enrol_page(request, user, identity.new_totp_secret(), principal.session_id, "/account", None,
-                       action="/account/mfa")
+                       action="/account/mfa", ask_password=not user.mfa_enrolled)
 
 
 @router.post("/account/mfa")
 def mfa_setup(request: Request, db: DbSession, principal: CurrentPrincipal,
               code: Annotated[str, Form(max_length=20)] = "",
-              pending: Annotated[str, Form(max_length=200)] = "") -> Response:
+              pending: Annotated[str, Form(max_length=200)] = "",
+              password: Annotated[str, Form(max_length=1024)] = "") -> Response:
     user = _user(db, principal)
     if principal.session_id is None:
         raise policy.NotFound()
     if user.mfa_enrolled:
-        policy.require_step_up(principal)
+        policy.require_step_up(principal)  # moving to a new phone: the current code first
     secret = _open_pending(pending, principal.session_id)
     if secret is None:
         return redirect("/account/mfa")
+    first = not user.mfa_enrolled
+    if first:
+        # A first second factor binds the account to a phone: a borrowed session alone must not do it.
+        allowed_attempt = ratelimit.hit(db, f"pwcheck:{user.id}", limit=PASSWORD_CHECKS, window=MFA_WINDOW)
+        db.commit()
+        if not allowed_attempt or not identity.check_password(user, password):
+            return _enrol_page(request, user, secret, principal.session_id, "/account",
+                               i18n.gettext("Your password is not right."), action="/account/mfa", ask_password=True)
     if not identity.verify_totp(db, user, code, secret=secret):
         return _enrol_page(request, user, secret, principal.session_id, "/account", i18n.gettext(WRONG_NEW_CODE),
-                           action="/account/mfa")
+                           action="/account/mfa", ask_password=first)
     identity.confirm_totp(db, user, secret)
     row = db.get(UserSession, principal.session_id)
     if row is not None:
@@ -459,7 +490,7 @@ def step_up(request: Request, db: DbSession, principal: CurrentPrincipal,
         raise policy.NotFound()
     if not user.mfa_enrolled:
         return redirect("/account/mfa")
-    if not identity.verify_totp(db, user, code):
+    if _mfa_locked(db, user) or not identity.verify_totp(db, user, code):
         if _mfa_failure(db, row, user):
             return redirect("/login")
         return render(request, "accounts/step_up.html", {
@@ -491,13 +522,12 @@ def switch_locale(request: Request, db: DbSession, principal: OptionalPrincipal,
                   locale: Annotated[str, Form(max_length=8)] = "",
                   next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     if locale not in i18n.LOCALES:
-        raise ValidationFailed("locale", f"must be one of {', '.join(i18n.LOCALES)}")
+        raise ValidationFailed("locale", i18n.gettext("must be one of %(values)s", values=", ".join(i18n.LOCALES)))
     if principal is not None:
         user = db.get(User, principal.user_id)
         if user is not None and user.locale != locale:
             user.locale = locale
             audit.record(db, action="person.locale", actor=principal, object_type="person", object_id=user.id)
     response = redirect(safe_next(next))
-    response.set_cookie(LOCALE_COOKIE, locale, samesite="lax", path="/", max_age=365 * 86400,
-                        secure=get_settings().secure_cookies)
+    _set_locale_cookie(response, locale)
     return response

@@ -181,7 +181,9 @@ class VerifyResult:
     ok: bool
     checked: int
     broken_seq: int | None = None
-    problem: str | None = None
+    problem: str | None = None  # in English, for logs and the command line
+    kind: str | None = None  # missing | out_of_order | unlinked | altered | truncated | no_head | head_mismatch
+    head_seq: int | None = None
 
 
 def verify(session: Session, progress: Callable[[int, int], None] | None = None) -> VerifyResult:
@@ -194,15 +196,15 @@ def verify(session: Session, progress: Callable[[int, int], None] | None = None)
         if entry.seq != expected_seq:
             if entry.seq > expected_seq:
                 return VerifyResult(False, checked, expected_seq,
-                                    f"entry {expected_seq} is missing (the next entry is {entry.seq})")
-            return VerifyResult(False, checked, entry.seq, f"entry {entry.seq} appears out of order")
+                                    f"entry {expected_seq} is missing (the next entry is {entry.seq})", "missing")
+            return VerifyResult(False, checked, entry.seq, f"entry {entry.seq} appears out of order", "out_of_order")
         if entry.prev_hash != prev_hash:
             return VerifyResult(False, checked, entry.seq,
                                 f"entry {entry.seq} does not link to entry {entry.seq - 1} "
-                                "(an entry was removed, replaced or reordered)")
+                                "(an entry was removed, replaced or reordered)", "unlinked")
         if compute_hash(entry) != entry.hash:
             return VerifyResult(False, checked, entry.seq,
-                                f"entry {entry.seq} was altered (its content does not match its hash)")
+                                f"entry {entry.seq} was altered (its content does not match its hash)", "altered")
         prev_hash = entry.hash
         expected_seq += 1
         checked += 1
@@ -212,11 +214,12 @@ def verify(session: Session, progress: Callable[[int, int], None] | None = None)
         progress(checked, total)
     last_seq = expected_seq - 1
     if head is None:
-        return VerifyResult(False, checked, None, "the audit head row is missing")
+        return VerifyResult(False, checked, None, "the audit head row is missing", "no_head")
     if head.seq != last_seq or head.hash != prev_hash:
         if head.seq > last_seq:
             return VerifyResult(False, checked, last_seq + 1,
-                                f"entries {last_seq + 1} to {head.seq} were removed from the end of the log")
+                                f"entries {last_seq + 1} to {head.seq} were removed from the end of the log",
+                                "truncated", head.seq)
         return VerifyResult(False, checked, head.seq + 1 if head.seq < last_seq else last_seq,
-                            "the audit head does not match the last entry")
+                            "the audit head does not match the last entry", "head_mismatch", head.seq)
     return VerifyResult(True, checked)

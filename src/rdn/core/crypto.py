@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import uuid
@@ -51,6 +52,13 @@ class DataKey(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     rewrapped_at: Mapped[datetime | None]
+
+
+def same_secret(a: str | None, b: str | None) -> bool:
+    """Constant-time equality of two strings from the outside world (any characters; None never matches)."""
+    if a is None or b is None:
+        return False
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 def master_key_id(key: bytes) -> str:

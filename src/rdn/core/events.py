@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -207,7 +207,7 @@ def replay(session: Session, channels: Iterable[str], after_id: int, limit: int 
 
 
 async def _stream(request: Request, channels: frozenset[str], last_event_id: int | None,
-                  keepalive: float) -> AsyncIterator[str]:
+                  keepalive: float, recheck: Callable[[], bool] | None) -> AsyncIterator[str]:
     # A stream lasts a bounded time: the browser's EventSource reconnects with Last-Event-ID and replays,
     # so nothing is lost, and proxies and load balancers never hold dead connections for long.
     deadline = time.monotonic() + get_settings().sse_max_seconds
@@ -230,10 +230,10 @@ async def _stream(request: Request, channels: frozenset[str], last_event_id: int
             try:
                 event = await asyncio.wait_for(sub.queue.get(), timeout=min(keepalive, remaining))
             except TimeoutError:
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or await request.is_disconnected():
                     return
-                if await request.is_disconnected():
-                    return
+                if recheck is not None and not await asyncio.to_thread(recheck):
+                    return  # signed out, revoked, or no longer entitled: the stream ends now
                 yield ": keep-alive\n\n"
                 continue
             if sub.overflowed:  # fell behind: end the stream; the browser reconnects and replays
@@ -245,12 +245,17 @@ async def _stream(request: Request, channels: frozenset[str], last_event_id: int
         sub.close()
 
 
-def sse_response(request: Request, channels: Iterable[str], *, keepalive: float = 15.0) -> StreamingResponse:
-    """A Server-Sent Events response for ``channels`` (authorize the channels before calling this)."""
+def sse_response(request: Request, channels: Iterable[str], *, keepalive: float = 15.0,
+                 recheck: Callable[[], bool] | None = None) -> StreamingResponse:
+    """A Server-Sent Events response for ``channels`` (authorize the channels before calling this).
+
+    ``recheck`` runs at every keep-alive (in a thread); when it answers False the stream ends, so a revoked
+    session or a withdrawn right stops the events within ``keepalive`` seconds.
+    """
     header = request.headers.get("last-event-id", "")
-    last_id = int(header) if header.isdigit() else None
+    last_id = int(header[:18]) if header.isdigit() else None
     return StreamingResponse(
-        _stream(request, frozenset(channels), last_id, keepalive),
+        _stream(request, frozenset(channels), last_id, keepalive, recheck),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

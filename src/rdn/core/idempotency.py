@@ -1,6 +1,9 @@
 """Idempotency keys for writes from other systems (``Idempotency-Key`` on POSTs of the JSON API).
 
+* Keys belong to one credential: a token's key is that token's; a browser session's is that person's in
+  the organization they act for. Another credential of the same person cannot replay the response.
 * The same key with the same request returns the first response, byte for byte, without running again.
+  Stored responses are sealed (they can carry secrets shown once).
 * The same key with a different request is refused with 422.
 * A request still running under the key is answered 409; retry after it finishes.
 
@@ -11,25 +14,27 @@ committed. A request that fails with an error releases the key, so the client ca
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import LargeBinary, String, UniqueConstraint, select
+from sqlalchemy import String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from rdn import db
 from rdn.config import get_settings
 from rdn.core import clock, outbox
+from rdn.core.crypto import Keyring, SensitiveFields, sealed
 from rdn.db import Base, new_id
 
 LOCK_SECONDS = 60
 HEADER = "Idempotency-Key"
 
 
-class IdempotencyKey(Base):
+class IdempotencyKey(SensitiveFields, Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("scope", "key"),)
 
@@ -39,7 +44,7 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # in_progress | done
     response_status: Mapped[int | None]
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_body: Mapped[bytes | None] = sealed()  # responses can carry secrets (a webhook's signing secret)
     response_content_type: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     locked_until: Mapped[datetime]
@@ -80,8 +85,9 @@ def begin(scope: str, key: str, req_hash: str) -> Outcome:
             if row.request_hash != req_hash:
                 return Outcome("mismatch")
             if row.status == "done":
-                return Outcome("replay", row.id, row.response_status, row.response_body,
-                               row.response_content_type)
+                sealed_body = row.unseal("response_body", keyring=Keyring.of(session))
+                return Outcome("replay", row.id, row.response_status,
+                               base64.b64decode(sealed_body) if sealed_body else b"", row.response_content_type)
             if row.locked_until > now:
                 return Outcome("in_progress")
             row.locked_until = now + timedelta(seconds=LOCK_SECONDS)  # the earlier attempt died: take over
@@ -102,7 +108,7 @@ def complete(session: Session, row_id: uuid.UUID, status: int, body: bytes, cont
     if row is not None:
         row.status = "done"
         row.response_status = status
-        row.response_body = body
+        row.seal("response_body", base64.b64encode(body).decode(), keyring=Keyring.of(session))
         row.response_content_type = content_type
 
 

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -153,7 +153,6 @@ class Principal:
     scopes: frozenset[str] | None = None  # None: a browser session, every scope
     mfa_at: datetime | None = None
     csrf_token: str | None = None
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def org_id(self) -> uuid.UUID | None:
@@ -405,6 +404,19 @@ def create_token(session: Session, *, user: User, org_id: uuid.UUID, name: str, 
     return plaintext, row
 
 
+def revoke_token(row: ApiToken) -> bool:
+    """Revoke a token; False if it already was (nothing changes then)."""
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = clock.now()
+    return True
+
+
+def revoke_all_tokens(session: Session, user_id: uuid.UUID) -> int:
+    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)))
+    return sum(revoke_token(row) for row in rows)
+
+
 def find_token(session: Session, plaintext: str) -> ApiToken | None:
     if not plaintext.startswith("rdn_") or len(plaintext) > 128:
         return None
@@ -466,6 +478,8 @@ def principal_for(session: Session, user: User, *, org_id: uuid.UUID | None, via
     chosen = next((o for o in orgs if o.org_id == org_id), None)
     if chosen is None and token is None:
         chosen = orgs[0] if orgs else None
+    if token is not None:
+        orgs = (chosen,) if chosen else ()  # a token acts in its organization and knows of no other
     return Principal(
         user_id=user.id, email=user.email, full_name=user.full_name, locale=user.locale,
         org=chosen, orgs=orgs, via=via,
@@ -495,4 +509,8 @@ def authenticate(session: Session, *, bearer: str | None, cookie: str | None) ->
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
-    return principal_for(session, user, org_id=row.active_org_id, via="session", session_row=row)
+    principal = principal_for(session, user, org_id=row.active_org_id, via="session", session_row=row)
+    if principal.org is not None and principal.org.kind in MFA_REQUIRED_KINDS and row.mfa_at is None:
+        # Given a role that needs MFA after signing in without it: sign in again (and enrol).
+        return None
+    return principal

@@ -38,7 +38,7 @@ PROTECTED_HEADERS = frozenset({
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,75}$")
 
 
-def _check_address(address: str, field: str) -> str:
+def check_address(address: str, field: str) -> str:
     """One address per entry (a comma must not smuggle in a second recipient), no line breaks."""
     if not isinstance(address, str) or any(c in address for c in "\r\n"):
         raise EmailError(f"{field}: {address!r} is not an email address")
@@ -55,6 +55,51 @@ def _check_headers(headers: dict[str, str]) -> dict[str, str]:
         if not isinstance(value, str) or any(c in value for c in "\r\n"):
             raise EmailError(f"headers: the value of {name} must be one line")
     return headers
+
+
+def message_payload(
+    *,
+    message_id: str,
+    to: list[str] | str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    reply_to: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A checked, JSON-serialisable email (what an email job carries). ``message_id`` fixes its identity:
+    sending the same payload twice is the same message twice."""
+    recipients = [to] if isinstance(to, str) else list(to)
+    if not recipients:
+        raise EmailError("to: at least one recipient is needed")
+    for address in recipients:
+        check_address(address, "to")
+    if reply_to:
+        check_address(reply_to, "reply_to")
+    if any(c in subject for c in "\r\n"):
+        raise EmailError("subject: must be one line")
+    return {
+        "message_id": message_id,
+        "date": format_datetime(clock.now()),
+        "to": recipients,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "reply_to": reply_to,
+        "headers": _check_headers(dict(headers or {})),
+        "attachments": [
+            {"filename": a["filename"], "content_type": a.get("content_type", "application/octet-stream"),
+             "data": base64.b64encode(a["data"]).decode()}
+            for a in attachments or []
+        ],
+    }
+
+
+def message_id_for(key: str) -> str:
+    """A Message-ID derived from a stable key (a job id, a page and a contact method)."""
+    domain = parseaddr(get_settings().mail_from)[1].rpartition("@")[2] or "rdn.example"
+    return f"<{key}@{domain}>"
 
 
 def send_email(
@@ -75,33 +120,9 @@ def send_email(
 
     ``attachments``: ``[{"filename": ..., "content_type": "text/calendar", "data": bytes}]``.
     """
-    recipients = [to] if isinstance(to, str) else list(to)
-    if not recipients:
-        raise EmailError("to: at least one recipient is needed")
-    for address in recipients:
-        _check_address(address, "to")
-    if reply_to:
-        _check_address(reply_to, "reply_to")
-    if any(c in subject for c in "\r\n"):
-        raise EmailError("subject: must be one line")
-    headers = _check_headers(dict(headers or {}))
     job_id = new_id()
-    domain = parseaddr(get_settings().mail_from)[1].rpartition("@")[2] or "rdn.example"
-    payload = {
-        "message_id": f"<{job_id.hex}@{domain}>",
-        "date": format_datetime(clock.now()),
-        "to": recipients,
-        "subject": subject,
-        "text": text,
-        "html": html,
-        "reply_to": reply_to,
-        "headers": headers,
-        "attachments": [
-            {"filename": a["filename"], "content_type": a.get("content_type", "application/octet-stream"),
-             "data": base64.b64encode(a["data"]).decode()}
-            for a in attachments or []
-        ],
-    }
+    payload = message_payload(message_id=message_id_for(job_id.hex), to=to, subject=subject, text=text, html=html,
+                              reply_to=reply_to, attachments=attachments, headers=headers)
     return outbox.enqueue(session, "email", payload, job_id=job_id, org_id=org_id, priority=priority,
                           dedupe_key=dedupe_key)
 
@@ -165,10 +186,11 @@ def deliver_rollback_unsafe(msg: EmailMessage) -> None:
                 conn = _local.conn = _connect()
             refused = conn.send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
+            # The codes, never the addresses (operators read these errors; addresses are personal data).
+            codes = sorted(code for code, _ in exc.recipients.values())
             if all(500 <= c < 600 for c in codes):
-                raise outbox.PermanentError(f"recipients refused: {exc.recipients}") from exc
-            raise outbox.TransientError(f"recipients deferred: {exc.recipients}") from exc
+                raise outbox.PermanentError(f"{len(codes)} recipient(s) refused: SMTP {codes}") from exc
+            raise outbox.TransientError(f"{len(codes)} recipient(s) deferred: SMTP {codes}") from exc
         except smtplib.SMTPResponseException as exc:
             _drop_connection()
             if 500 <= exc.smtp_code < 600 and exc.smtp_code not in (503, 554):
@@ -180,7 +202,8 @@ def deliver_rollback_unsafe(msg: EmailMessage) -> None:
                 continue  # the kept connection had gone stale: one fresh try
             raise outbox.TransientError(f"SMTP server unreachable: {exc}") from exc
         if refused:
-            raise outbox.PermanentError(f"some recipients refused: {refused}")
+            raise outbox.PermanentError(f"{len(refused)} recipient(s) refused: SMTP "
+                                        f"{sorted(code for code, _ in refused.values())}")
         return
 
 
@@ -195,11 +218,15 @@ def write_file_rollback_unsafe(msg: EmailMessage) -> Path:
     return folder / name
 
 
-@outbox.handler("email", priority=100)
-def _email_job(ctx: outbox.JobContext) -> None:
-    msg = build_message(ctx.payload)
+def send_now_rollback_unsafe(msg: EmailMessage) -> None:
+    """Hand a message to the configured transport (SMTP, or files). Talks to the outside world."""
     if get_settings().mail_transport == "files":
         write_file_rollback_unsafe(msg)
     else:
         deliver_rollback_unsafe(msg)
+
+
+@outbox.handler("email", priority=100)
+def _email_job(ctx: outbox.JobContext) -> None:
+    send_now_rollback_unsafe(build_message(ctx.payload))
 

@@ -99,6 +99,12 @@ class JobContext:
     attempt: int
     max_attempts: int
     _session: Session | None = field(default=None, repr=False)
+    _on_failure: list[Callable[[Session], None]] = field(default_factory=list, repr=False)
+
+    def on_failure(self, callback: Callable[[Session], None]) -> None:
+        """Run ``callback(session)`` in the transaction that records this run's failure (the handler's own
+        session is rolled back then): what must be written precisely because the job failed."""
+        self._on_failure.append(callback)
 
     @property
     def session(self) -> Session:
@@ -275,6 +281,21 @@ def claim(session: Session, *, limit: int, lease: timedelta) -> list[Claimed]:
     return [Claimed(r.id, r.kind, r.payload, r.attempts, r.max_attempts, token) for r in rows]
 
 
+def release(jobs: list[Claimed]) -> None:
+    """Hand claimed jobs back unrun (their attempt is not counted)."""
+    if not jobs:
+        return
+    with db.transaction() as session:
+        for job in jobs:
+            session.execute(
+                update(Job).where(Job.id == job.id, Job.lease_token == job.lease_token,
+                                  Job.status == JobStatus.running)
+                .values(status=JobStatus.pending, lease_token=None, lease_until=None,
+                        attempts=Job.attempts - 1, updated_at=clock.now())
+                .execution_options(synchronize_session=False)
+            )
+
+
 def _finish(session: Session, job: Claimed, **values: Any) -> None:
     result = session.execute(
         update(Job)
@@ -332,6 +353,12 @@ def run_claimed(job: Claimed) -> JobStatus | None:
             else:
                 values["run_at"] = clock.now() + backoff(job.attempts)
             _finish(session, job, **values)
+            for callback in ctx._on_failure:
+                callback(session)
+            if dead:
+                from rdn.core import events  # events imports this module for its periodic job
+
+                events.publish(session, "ops", "job.dead", {"id": str(job.id), "kind": job.kind})
     except LeaseLost:
         return None
     if dead:
@@ -361,13 +388,19 @@ class Worker:
         _wake.set()
 
     def run_once(self) -> int:
-        """Claim one batch and run it; returns how many jobs were run."""
+        """Claim one batch and run it; returns how many jobs were run.
+
+        The batch shares one lease: a job is started only while most of the lease remains, and jobs left
+        unstarted (the lease running low, or a stop) are handed back at once rather than left to expire.
+        """
+        started = time.monotonic()
         with db.transaction() as session:
             claimed = claim(session, limit=self.batch, lease=self.lease)
-        for job in claimed:
+        for index, job in enumerate(claimed):
+            if self.stop_event.is_set() or time.monotonic() - started > self.lease.total_seconds() * 0.5:
+                release(claimed[index:])
+                return index
             run_claimed(job)
-            if self.stop_event.is_set():
-                break
         return len(claimed)
 
     def run_until_idle(self, *, max_seconds: float = 60.0) -> int:

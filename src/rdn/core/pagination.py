@@ -43,11 +43,10 @@ class Page(Generic[T]):
         return {"total": self.total, "page": self.page, "per_page": self.per_page, "pages": self.pages}
 
 
-def paginate(session: Session, stmt: Select[Any], *, page: int = 1, per_page: int = 25,
-             scalars: bool = True) -> Page[Any]:
+def paginate(session: Session, stmt: Select[Any], *, page: int = 1, per_page: int = 25) -> Page[Any]:
     page = max(1, page)
     per_page = max(1, min(MAX_PER_PAGE, per_page))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     query = stmt.limit(per_page).offset((page - 1) * per_page)
-    items = list(session.scalars(query).all() if scalars else session.execute(query).all())
+    items = list(session.scalars(query).all())
     return Page(items, total, page, per_page)

@@ -122,6 +122,3 @@ def require_step_up(principal: Principal, minutes: int = 10) -> None:
     if principal.via == "session" and not principal.mfa_recent(minutes):
         raise StepUpRequired()
 
-
-def registered_actions() -> dict[str, str]:
-    return {name: reg.scope for name, reg in sorted(_rules.items())}

@@ -40,6 +40,16 @@ def hit(session: Session, key: str, *, limit: int, window: timedelta) -> bool:
     return count <= limit
 
 
+def unhit(session: Session, key: str, *, window: timedelta) -> None:
+    """Take back one hit of the current window (an attempt counted up front that turned out fine)."""
+    session.execute(
+        RateLimitWindow.__table__.update()
+        .where(RateLimitWindow.key == key[:200], RateLimitWindow.window_start == _window_start(window),
+               RateLimitWindow.count > 0)
+        .values(count=RateLimitWindow.count - 1)
+    )
+
+
 def exceeded(session: Session, key: str, *, limit: int, window: timedelta) -> bool:
     """True if ``key`` has already used up ``limit`` in the current window (counts nothing)."""
     count = session.scalar(

@@ -39,6 +39,7 @@ from rdn import db
 from rdn.config import get_settings
 from rdn.core import clock, i18n, idempotency, identity, policy
 from rdn.core.context import client_ip_var, locale_var, request_id_var
+from rdn.core.crypto import same_secret
 from rdn.core.errors import ProblemError, TooManyRequests
 from rdn.core.identity import Principal
 
@@ -90,6 +91,21 @@ def resolve_principal(request: Request) -> Principal | None:
             principal = identity.authenticate(session, bearer=bearer, cookie=cookie)
     state.principal = principal
     return principal
+
+
+def still_entitled(request: Request, check: Callable[[Principal], bool] | None = None) -> Callable[[], bool]:
+    """For long-lived responses: re-authenticates with the request's credentials (bypassing the per-request
+    cache) and applies ``check`` to the fresh principal."""
+    user_id = getattr(getattr(request.state, "principal", None), "user_id", None)
+
+    def recheck() -> bool:
+        bearer = _bearer(request) if request.url.path.startswith("/api/") else None
+        cookie = None if bearer is not None else request.cookies.get(session_cookie_name())
+        with db.transaction() as session:
+            fresh = identity.authenticate(session, bearer=bearer, cookie=cookie)
+            return fresh is not None and fresh.user_id == user_id and (check is None or check(fresh))
+
+    return recheck
 
 
 def get_db(request: Request) -> Session:
@@ -186,7 +202,7 @@ async def check_csrf(request: Request) -> None:
     if not provided:
         raise CsrfFailed()
     expected = await run_in_threadpool(_expected_csrf, request)
-    if not any(hmac.compare_digest(provided, e) for e in expected):
+    if not any(same_secret(provided, e) for e in expected):
         raise CsrfFailed()
 
 
@@ -212,7 +228,9 @@ def _idempotency_scope(request: Request) -> str:
     if principal is None:
         client = client_ip_var.get() or "unknown"
         return "anon:" + hashlib.sha256(client.encode()).hexdigest()[:32]
-    return f"user:{principal.user_id}"
+    if principal.token_id is not None:
+        return f"token:{principal.token_id}"
+    return f"user:{principal.user_id}:{principal.org_id}"
 
 
 async def _idempotency_begin(request: Request) -> uuid.UUID | Response:
@@ -242,6 +260,13 @@ async def _idempotency_begin(request: Request) -> uuid.UUID | Response:
                    "Idempotency-Key: a request with this key is still being processed; retry shortly")
 
 
+def internal_error(request: Request) -> Response:
+    if is_api(request):
+        return problem(request, 500, "internal", "Internal error",
+                       "An unexpected error occurred; it has been logged with the request id")
+    return error_page(request, 500)
+
+
 class UnitOfWorkRoute(APIRoute):
     """Commit once at the boundary; CSRF on cookie-authenticated writes; idempotency keys on API POSTs."""
 
@@ -258,7 +283,18 @@ class UnitOfWorkRoute(APIRoute):
                     return begun
                 idem = begun
             try:
-                response = await original(request)
+                try:
+                    response = await original(request)
+                except EXPECTED_ERRORS:
+                    raise
+                except Exception:
+                    # Rendered here, inside the request's context (its id, language, security headers),
+                    # rather than by Starlette's outermost handler, where all of that is already gone.
+                    log.exception("unhandled error on %s %s", request.method, request.url.path)
+                    await run_in_threadpool(_finish_session, request, commit=False)
+                    if idem is not None:
+                        await run_in_threadpool(idempotency.release, idem)
+                    return internal_error(request)
                 if idem is not None:
                     body = bytes(getattr(response, "body", b"") or b"")
                     session = await run_in_threadpool(get_db, request)
@@ -528,7 +564,8 @@ def install_error_handlers(app: Any) -> None:
         errors = [{"field": e.field, "detail": e.message} for e in exc.errors] or None
         if is_api(request):
             return problem(request, exc.status, exc.slug, exc.title, exc.detail, errors=errors)
-        return error_page(request, exc.status, exc.detail)
+        # People read the messages (translated where raised), not the internal field names.
+        return error_page(request, exc.status, "; ".join(e.message for e in exc.errors) or exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -537,11 +574,13 @@ def install_error_handlers(app: Any) -> None:
         detail = f"{first['field']}: {first['detail']}"
         if is_api(request):
             return problem(request, 422, "validation", "The request has invalid fields", detail, errors=errors)
-        return error_page(request, 400, detail)
+        return error_page(request, 400)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
-        log.warning("integrity error: %s", exc.orig)
+        # The constraint's name, never the message (PostgreSQL's carries the conflicting values).
+        diag = getattr(exc.orig, "diag", None)
+        log.warning("integrity error: %s", getattr(diag, "constraint_name", None) or type(exc.orig).__name__)
         if is_api(request):
             return problem(request, 409, "conflict", "Conflict", "The change conflicts with existing data")
         return error_page(request, 409)
@@ -554,12 +593,14 @@ def install_error_handlers(app: Any) -> None:
         return error_page(request, exc.status_code)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:  # outside any route (a middleware)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        if is_api(request):
-            return problem(request, 500, "internal", "Internal error",
-                           "An unexpected error occurred; it has been logged with the request id")
-        return error_page(request, 500)
+        return internal_error(request)
+
+
+#: Errors the application answers on purpose (see install_error_handlers); anything else is a bug.
+EXPECTED_ERRORS = (policy.AuthError, CsrfFailed, ProblemError, RequestValidationError, IntegrityError,
+                   StarletteHTTPException)
 
 
 # Middleware --------------------------------------------------------------------------------------------------
@@ -582,10 +623,10 @@ class RequestContextMiddleware:
         settings = get_settings()
         locale = i18n.negotiate(cookies.get(LOCALE_COOKIE), headers.get("accept-language"),
                                 settings.default_locale)
+        # Behind a proxy, uvicorn (proxy_headers, forwarded_allow_ips) has already put the real client here,
+        # trusting X-Forwarded-For only from the proxies named in RDN_FORWARDED_ALLOW_IPS.
         client = scope.get("client")
         ip = client[0] if client else None
-        if settings.trust_proxy_headers and headers.get("x-forwarded-for"):
-            ip = headers["x-forwarded-for"].split(",")[0].strip()
         tokens = (request_id_var.set(request_id), locale_var.set(locale), client_ip_var.set(ip))
         path: str = scope["path"]
         secure = settings.secure_cookies

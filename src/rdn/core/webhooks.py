@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
+import socket
 import uuid
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import ForeignKey, String, select
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from rdn.config import Mode, get_settings
 from rdn.core import clock, outbox
-from rdn.core.crypto import Keyring, SensitiveFields, sealed
+from rdn.core.crypto import Keyring, SensitiveFields, same_secret, sealed
 from rdn.db import Base, new_id
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix, not a secret
@@ -69,7 +72,22 @@ def verify_signature(secret: str, headers: dict[str, str], body: str, tolerance:
     if abs(int(clock.now().timestamp()) - int(ts)) > tolerance:
         return False
     expected = sign(secret, msg_id, int(ts), body)
-    return any(hmac.compare_digest(expected, s) for s in sigs.split(" "))
+    return any(same_secret(expected, s) for s in sigs.split(" "))
+
+
+def _public_only(url: str) -> None:
+    """Refuse a destination on a private, loopback, link-local or reserved network (no requests into the
+    platform's own network on a member's behalf), unless RDN_WEBHOOK_ALLOW_PRIVATE allows it."""
+    if get_settings().webhooks_may_reach_private:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise WebhookError(f"url: the host {host!r} cannot be resolved") from exc
+    for info in infos:
+        if not ipaddress.ip_address(info[4][0]).is_global:
+            raise WebhookError("url: the address is on a private or reserved network")
 
 
 def check_url(url: str) -> str:
@@ -78,6 +96,7 @@ def check_url(url: str) -> str:
         raise WebhookError("url: must be an http(s) address of at most 500 characters")
     if get_settings().mode == Mode.production and not url.startswith("https://"):
         raise WebhookError("url: must use https in production")
+    _public_only(url)
     return url
 
 
@@ -114,6 +133,10 @@ def emit(session: Session, *, org_id: uuid.UUID, event_type: str, data: dict[str
 
 def post_rollback_unsafe(url: str, secret: str, msg_id: str, body: str) -> httpx.Response:
     """POST one signed delivery. Talks to the outside world: never inside a transaction."""
+    try:
+        _public_only(url)  # again at delivery: the name may resolve elsewhere now
+    except WebhookError as exc:
+        raise outbox.PermanentError(str(exc)) from exc
     ts = int(clock.now().timestamp())
     headers = {
         "content-type": "application/json",
@@ -142,12 +165,20 @@ def _webhook_job(ctx: outbox.JobContext) -> None:
     if 200 <= status < 300:
         return
     if status == 410:
-        # The receiver says the endpoint is gone for good: stop sending to it.
-        ep = ctx.session.get(WebhookEndpoint, uuid.UUID(ctx.payload["endpoint_id"]))
-        if ep is not None:
-            ep.active = False
-            ep.disabled_reason = "the receiver answered 410 Gone"
-            ctx.session.commit()
+        # The receiver says the endpoint is gone for good: stop sending to it (written with the failure).
+        endpoint_id = uuid.UUID(ctx.payload["endpoint_id"])
+
+        def disable(session: Session) -> None:
+            ep = session.get(WebhookEndpoint, endpoint_id)
+            if ep is not None and ep.active:
+                ep.active = False
+                ep.disabled_reason = "the receiver answered 410 Gone"
+                from rdn.core import audit
+
+                audit.record(session, action="webhook.disabled", actor=audit.SYSTEM, object_type="webhook",
+                             object_id=ep.id, org_id=ep.org_id, details={"reason": "410 Gone"})
+
+        ctx.on_failure(disable)
         raise outbox.PermanentError("410 Gone: endpoint disabled")
     if 400 <= status < 500 and status not in (408, 409, 425, 429):
         raise outbox.PermanentError(f"HTTP {status}")

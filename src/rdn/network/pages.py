@@ -14,7 +14,7 @@ from rdn.core import i18n, identity, policy
 from rdn.core.errors import Conflict, ValidationFailed
 from rdn.core.identity import User
 from rdn.core.modules import page_router
-from rdn.core.tenancy import ROLES_BY_KIND, Membership, Organization, OrgKind, Role
+from rdn.core.tenancy import Membership, Organization, OrgKind, Role
 from rdn.core.web import CurrentPrincipal, DbSession, redirect, render
 from rdn.network import service
 
@@ -168,8 +168,7 @@ def new_person(request: Request, db: DbSession, principal: CurrentPrincipal, org
     policy.require(principal, "person.manage")
     return render(request, "network/person_form.html", {
         "values": {"org_id": str(org or principal.org_id or "")}, "errors": {},
-        "orgs": _manageable_orgs(db, principal), "roles": _roles(), "locales": i18n.LOCALES,
-        "roles_by_kind": {k.value: sorted(r.value for r in v) for k, v in ROLES_BY_KIND.items()},
+        "orgs": _manageable_orgs(db, principal), "roles": _roles(), "locales": i18n.LOCALES
     })
 
 
@@ -192,8 +191,7 @@ def create_person(
     except ValidationFailed as exc:
         return render(request, "network/person_form.html", {
             "values": values, "errors": _form_errors(db, exc), "orgs": _manageable_orgs(db, principal),
-            "roles": _roles(), "locales": i18n.LOCALES,
-            "roles_by_kind": {k.value: sorted(r.value for r in v) for k, v in ROLES_BY_KIND.items()},
+            "roles": _roles(), "locales": i18n.LOCALES
         }, status=422)
     return redirect(f"/people/{user.id}?notice=invited")
 
@@ -235,7 +233,7 @@ def grant_role(
     try:
         org = policy.access(db, principal, Organization, uuid.UUID(org_id), "membership.manage")
     except ValueError:
-        raise ValidationFailed("org_id", "is not an organization") from None
+        raise ValidationFailed("org_id", i18n.gettext("is not an organization")) from None
     service.grant_role(db, actor=principal, user=user, org=org, role=role)
     return redirect(f"/people/{user.id}?notice=role-added")
 
@@ -272,6 +270,6 @@ def resend_invitation(request: Request, user_id: uuid.UUID, db: DbSession, princ
     org = db.scalars(select(Organization).join(Membership).where(Membership.user_id == user.id)
                      .order_by(Organization.name)).first()
     if org is None or user.password_hash is not None:
-        raise Conflict("This person has already set a password")
+        raise Conflict(i18n.gettext("This person has already set a password"))
     service.send_invitation(db, user=user, org=org)
     return redirect(f"/people/{user.id}?notice=invited")

@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from rdn.config import get_settings
-from rdn.core import audit, clock, events, i18n, identity, policy
+from rdn.core import audit, clock, events, i18n, identity, outbox, policy
 from rdn.core.audit import Actor
 from rdn.core.crypto import create_data_key, owner_of
 from rdn.core.errors import Conflict, ValidationFailed
@@ -23,6 +23,7 @@ from rdn.core.identity import Principal, User
 from rdn.core.mail import send_email
 from rdn.core.pagination import Page, paginate
 from rdn.core.tenancy import Membership, Organization, OrgKind, Role, role_allowed
+from rdn.db import dialect_name as db_dialect
 
 SHORT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
@@ -167,7 +168,10 @@ def create_person(session: Session, *, actor: Principal | Actor, email: str, ful
     if locale is not None and locale not in i18n.LOCALES:
         raise ValidationFailed("locale", _("must be one of %(values)s", values=", ".join(i18n.LOCALES)))
     if session.scalar(select(func.count()).where(User.email == email)):
-        raise ValidationFailed("email", _("already belongs to someone; add a role to that person instead"))
+        if getattr(actor, "is_secretariat_admin", True):
+            raise ValidationFailed("email", _("already belongs to someone; add a role to that person instead"))
+        # An organization's administrator learns nothing about people outside it.
+        raise ValidationFailed("email", _("this address cannot be used here; ask the secretariat for help"))
     user = User(email=email, full_name=full_name, locale=locale, active=True)
     if password is not None:
         problem = identity.password_problem(password)
@@ -205,6 +209,16 @@ def send_invitation(session: Session, *, user: User, org: Organization) -> None:
     )
 
 
+def request_password_reset(session: Session, *, email: str) -> None:
+    """Queue the reset: the same work whether or not the address has an account (no timing difference)."""
+    outbox.enqueue(session, "password.reset", {"email": identity.normalise_email(email)[:254]})
+
+
+@outbox.handler("password.reset", max_attempts=5)
+def _password_reset_job(ctx: outbox.JobContext) -> None:
+    send_password_reset(ctx.session, email=ctx.payload["email"])
+
+
 def send_password_reset(session: Session, *, email: str) -> None:
     """Email a reset link if the address belongs to an active person; say nothing either way."""
     user = session.scalars(select(User).where(User.email == identity.normalise_email(email))).first()
@@ -233,7 +247,9 @@ def set_password_with_token(session: Session, *, token: str, password: str) -> U
         raise ValidationFailed("token", _("this link has expired or was already used"))
     identity.set_password(user, password)
     row.used_at = clock.now()
+    # Recovering an account shuts out whoever had it: their sessions and the tokens they may have made.
     identity.revoke_all_sessions(session, user.id, "password set")
+    identity.revoke_all_tokens(session, user.id)
     audit.record(session, action="password.set", actor=Actor(user.email, user.id), object_type="person",
                  object_id=user.id, details={"via": row.purpose})
     return user
@@ -281,7 +297,7 @@ def update_person(session: Session, *, actor: Principal, user: User, full_name: 
         if not active:
             _guard_last_secretariat_admin(session, user.id)
             identity.revoke_all_sessions(session, user.id, "deactivated")
-            _revoke_tokens(session, user.id)
+            identity.revoke_all_tokens(session, user.id)
         user.active = active
         changed.append("active")
     if changed:
@@ -290,16 +306,11 @@ def update_person(session: Session, *, actor: Principal, user: User, full_name: 
     return user
 
 
-def _revoke_tokens(session: Session, user_id: uuid.UUID) -> None:
-    for token in session.scalars(select(identity.ApiToken).where(identity.ApiToken.user_id == user_id,
-                                                                 identity.ApiToken.revoked_at.is_(None))):
-        token.revoked_at = clock.now()
-
-
 def reset_mfa(session: Session, *, actor: Principal, user: User) -> None:
     """Forget a person's TOTP (a lost phone): they enrol again at their next login."""
     identity.set_totp_secret(session, user, None)
     identity.revoke_all_sessions(session, user.id, "MFA reset")
+    identity.revoke_all_tokens(session, user.id)
     audit.record(session, action="person.mfa_reset", actor=actor, object_type="person", object_id=user.id)
 
 
@@ -357,6 +368,11 @@ def revoke_role(session: Session, *, actor: Principal, membership: Membership) -
 
 
 def _guard_last_secretariat_admin(session: Session, user_id: uuid.UUID) -> None:
+    # Lock the secretariat first: two administrators removing each other at once must not both pass.
+    lock = select(Organization.id).where(Organization.kind == OrgKind.secretariat)
+    if db_dialect(session) == "postgresql":
+        lock = lock.with_for_update()
+    session.execute(lock).all()
     admins = session.scalars(
         select(Membership.user_id).join(Organization).join(User, User.id == Membership.user_id)
         .where(Organization.kind == OrgKind.secretariat, Membership.role == Role.admin, User.active.is_(True))

@@ -14,7 +14,7 @@ from rdn.core.events import sse_response
 from rdn.core.modules import api_router
 from rdn.core.outbox import JobStatus
 from rdn.core.schemas import Out, PageMeta, PageOut
-from rdn.core.web import CurrentPrincipal, DbSession
+from rdn.core.web import CurrentPrincipal, DbSession, still_entitled
 from rdn.ops import service
 from rdn.ops.policy import channels_for
 
@@ -99,4 +99,6 @@ def verify_audit(db: DbSession, principal: CurrentPrincipal) -> VerifyOut:
             response_class=Response, responses={200: {"content": {"text/event-stream": {}}}})
 async def events(request: Request, principal: CurrentPrincipal) -> Response:
     policy.require(principal, "events.subscribe")
-    return sse_response(request, channels_for(principal))
+    channels = channels_for(principal)
+    return sse_response(request, channels, recheck=still_entitled(
+        request, lambda fresh: set(channels) <= set(channels_for(fresh))))

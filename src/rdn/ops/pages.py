@@ -12,11 +12,23 @@ from rdn.core import audit, i18n, policy
 from rdn.core.events import sse_response
 from rdn.core.modules import page_router
 from rdn.core.outbox import Job, JobStatus, counts
-from rdn.core.web import CurrentPrincipal, DbSession, allowed, redirect, render
+from rdn.core.web import CurrentPrincipal, DbSession, allowed, redirect, render, still_entitled
 from rdn.ops import service
 from rdn.ops.policy import channels_for
 
 router = page_router()
+
+KIND_LABELS = {"email": i18n.N_("Email"), "webhook": i18n.N_("Webhook"), "password.reset": i18n.N_("Password reset")}
+SUMMARY_LABELS = {"recipients": i18n.N_("Recipients"), "subject": i18n.N_("Subject"),
+                  "message_id": i18n.N_("Message-ID"), "endpoint": i18n.N_("Endpoint"),
+                  "webhook_id": i18n.N_("Webhook id"), "fields": i18n.N_("Fields")}
+
+
+def kind_label(kind: str) -> str:
+    if kind.startswith("periodic:"):
+        return i18n.gettext("Scheduled task: %(name)s", name=kind.removeprefix("periodic:"))
+    return i18n.gettext(KIND_LABELS[kind]) if kind in KIND_LABELS else kind
+
 
 STATUS_LABELS = {
     JobStatus.pending: i18n.N_("Waiting"),
@@ -36,7 +48,7 @@ def jobs(request: Request, db: DbSession, principal: CurrentPrincipal,
     return render(request, "ops/jobs.html", {
         "page": result, "status": status or "", "kind": kind or "", "counts": counts(db),
         "labels": {s.value: i18n.gettext(label) for s, label in STATUS_LABELS.items()},
-        "summary": service.summary,
+        "summary": service.summary, "kind_label": kind_label,
         "notice": i18n.gettext("The job will be tried again now.") if notice == "retried" else None,
     })
 
@@ -45,7 +57,8 @@ def jobs(request: Request, db: DbSession, principal: CurrentPrincipal,
 def job(request: Request, job_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal) -> Response:
     item = policy.access(db, principal, Job, job_id, "jobs.manage")
     return render(request, "ops/job.html", {
-        "job": item, "summary": service.summary(item),
+        "job": item, "summary": service.summary(item), "kind_label": kind_label,
+        "summary_labels": {k: i18n.gettext(v) for k, v in SUMMARY_LABELS.items()},
         "labels": {s.value: i18n.gettext(label) for s, label in STATUS_LABELS.items()},
     })
 
@@ -83,4 +96,6 @@ def audit_verify(request: Request, db: DbSession, principal: Annotated[object, a
 async def events_stream(request: Request, principal: CurrentPrincipal) -> Response:
     """Live events for pages: the person's own, their organization's and the network's channels."""
     policy.require(principal, "events.subscribe")
-    return sse_response(request, channels_for(principal))
+    channels = channels_for(principal)
+    return sse_response(request, channels, recheck=still_entitled(
+        request, lambda fresh: set(channels) <= set(channels_for(fresh))))

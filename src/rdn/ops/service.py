@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from rdn.core import audit, events, outbox, policy
+from rdn.core import audit, events, i18n, outbox, policy
 from rdn.core.audit import AuditEntry
 from rdn.core.errors import Conflict
 from rdn.core.identity import Principal
@@ -39,7 +39,7 @@ def summary(job: Job) -> dict[str, Any]:
 def retry_job(session: Session, *, actor: Principal, job_id: uuid.UUID) -> Job:
     job = policy.access(session, actor, Job, job_id, "jobs.manage")
     if job.status not in (JobStatus.dead, JobStatus.pending):
-        raise Conflict(f"Only dead or waiting jobs can be retried; this one is {JobStatus(job.status).value}")
+        raise Conflict(i18n.gettext("Only failed or waiting jobs can be retried"))
     outbox.retry(session, job)
     audit.record(session, action="job.retry", actor=actor, object_type="job", object_id=job.id,
                  details={"kind": job.kind})

@@ -23,6 +23,25 @@
     });
   });
 
+  // A live search or a refreshed list says what it now shows (to screen readers, via the live region).
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.requestConfig && /^rdn:/.test(event.detail.requestConfig.triggeringEvent &&
+        event.detail.requestConfig.triggeringEvent.type || "")) { return; }
+    var found = document.querySelector("#results [data-announce]");
+    if (found) { announce(found.textContent.trim()); }
+  });
+
+  // A list refreshed because of a background event is not swapped while the keyboard is inside it (the
+  // focus would be lost); it catches up at the next event or on the next visit.
+  document.addEventListener("htmx:confirm", function (event) {
+    var trigger = event.detail.triggeringEvent;
+    var target = event.detail.target;
+    if (trigger && /^rdn:/.test(trigger.type) && target && target.contains(document.activeElement) &&
+        document.activeElement !== document.body) {
+      event.preventDefault();
+    }
+  });
+
   function announce(text) {
     var region = document.getElementById("live-region");
     if (region) { region.textContent = ""; window.setTimeout(function () { region.textContent = text; }, 50); }
