@@ -403,12 +403,14 @@ class Worker:
             run_claimed(job)
         return len(claimed)
 
-    def run_until_idle(self, *, max_seconds: float = 60.0) -> int:
-        """Run due jobs until none is due (tests, benchmarks, ``rdn worker --drain``)."""
+    def run_until_idle(self, *, max_seconds: float = 60.0, periodic: bool = False) -> int:
+        """Run due jobs until none is due (tests, benchmarks, ``rdn worker --drain``); periodic tasks are
+        scheduled only if asked (draining is about the work already queued)."""
         deadline = time.monotonic() + max_seconds
         total = 0
         while time.monotonic() < deadline:
-            self.schedule_periodic()
+            if periodic:
+                self.schedule_periodic()
             done = self.run_once()
             total += done
             if done == 0:
