@@ -38,6 +38,19 @@ NOBODY: frozenset[str] = frozenset()
 ORG_ADMINS = frozenset({"admin_secretariat", "admin_canada", "sponsor_group_a"})
 SECRETARIAT = frozenset({"admin_secretariat"})
 STAFF = HUMANS - {"sponsor_group_a"}
+# The red phone: who stands where in the test world (see test_authz_matrix.World.redphone).
+COORDINATING = STAFF  # staff of governments, the secretariat, observers and agencies
+GOV_AND_SECRETARIAT = frozenset({"admin_secretariat", "admin_canada", "officer_canada", "minister_spain",
+                                 "minister_germany"})
+DECLARERS = frozenset({"admin_secretariat", "minister_spain", "minister_germany"})
+CHAIR_OR_RAPPORTEUR = frozenset({"minister_spain", "admin_secretariat"})  # of the shared crisis
+IN_A_CHAIN = frozenset({"officer_canada", "minister_spain", "minister_germany"})
+PLEDGERS = frozenset({"admin_canada", "officer_canada", "minister_spain", "minister_germany"})
+CHAIN_KEEPERS = frozenset({"admin_canada", "minister_spain", "minister_germany"})
+READ_TOKENS = TOKENS
+CRISIS = {"shared": COORDINATING, "other": SECRETARIAT, "missing": NOBODY}
+CRISIS_API = {"shared": COORDINATING | READ_TOKENS, "other": SECRETARIAT | {"token_read_secretariat"},
+              "missing": NOBODY}
 
 Body = dict[str, Any] | Callable[[Any], dict[str, Any]] | None
 
@@ -52,6 +65,7 @@ class Row:
     json: Body = None  # JSON body (API)
     public: bool = False
     sse: bool = False
+    also_ok: frozenset[int] = frozenset()  # statuses that mean "allowed, but this input is refused"
     notes: str = ""
 
     def denial(self, rel: str | None) -> str:
@@ -105,6 +119,32 @@ def _step_up(w: Any) -> dict[str, Any]:
 
 def _switch(w: Any) -> dict[str, Any]:
     return {"org_id": str(w.persona_org_id()), "next": "/"}
+
+
+def _declare(w: Any) -> dict[str, Any]:
+    return {"title": "Matrix crisis", "summary": "", "activation_level": "monitoring"}
+
+
+def _message(w: Any) -> dict[str, Any]:
+    return {"client_id": w.unique("msg").replace("-", "_"), "body": "A message to the room"}
+
+
+def _new_action(w: Any) -> dict[str, Any]:
+    return {"title": "A new action", "owner_org_id": str(w.secretariat_id()), "due_on": "2099-01-01"}
+
+
+def _chain_form(w: Any) -> dict[str, Any]:
+    return {"level-0-name": "Minister", "level-0-wait": "5", "level-0-people": str(w.persona_user_id()),
+            "repeat_count": "1"}
+
+
+def _chain_json(w: Any) -> dict[str, Any]:
+    return {"repeat_count": 1, "levels": [{"name": "Minister", "wait_minutes": 5,
+                                          "user_ids": [str(w.persona_user_id())]}]}
+
+
+def _seat(w: Any) -> dict[str, Any]:
+    return {"org_id": str(w.observer_id()), "role": "observer"}
 
 
 MATRIX: list[Row] = [
@@ -218,4 +258,112 @@ MATRIX: list[Row] = [
     R("GET", "/api/v1/audit", ORG_ADMINS | {"token_admin_canada"}),
     R("POST", "/api/v1/audit/verify", SECRETARIAT),
     R("GET", "/api/v1/events", HUMANS | TOKENS, sse=True),
+    # The red phone: crises and the crisis room. "shared": a crisis the caller's organization takes part in;
+    # "other": a drill it does not take part in. A refusal on an object is always the 404 of a missing one.
+    R("GET", "/crises", COORDINATING),
+    R("GET", "/crises/new", DECLARERS),
+    R("POST", "/crises/new", DECLARERS, form=_declare),
+    R("GET", "/crises/{crisis_id}", CRISIS, deny=HIDE),
+    R("GET", "/crises/{crisis_id}/sections/{section}", CRISIS, deny=HIDE),
+    R("GET", "/crises/{crisis_id}/events", CRISIS, deny=HIDE, sse=True),
+    R("GET", "/crises/{crisis_id}/sitrep", CRISIS, deny=HIDE),
+    R("GET", "/crises/{crisis_id}/sitrep.md", CRISIS, deny=HIDE),
+    R("POST", "/crises/{crisis_id}/messages", CRISIS, deny=HIDE, form=_message,
+      notes="observers talk in the room too"),
+    R("POST", "/crises/{crisis_id}/decisions",
+      {"shared": CHAIR_OR_RAPPORTEUR, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE,
+      form={"text": "We decide this."}),
+    R("POST", "/crises/{crisis_id}/pledges", {"shared": PLEDGERS, "other": NOBODY, "missing": NOBODY},
+      deny=HIDE, form={"places": "100", "population": "x", "time_frame": "6 months"},
+      notes="only member governments pledge: observers, agencies and the secretariat do not"),
+    R("POST", "/crises/{crisis_id}/pledges/{pledge_id}/status",
+      {"canada": frozenset({"admin_canada", "officer_canada"}), "spain": frozenset({"minister_spain"}),
+       "missing": NOBODY}, deny=HIDE, form={"status": "confirmed"},
+      notes="a government moves its own pledges only"),
+    R("POST", "/crises/{crisis_id}/actions",
+      {"shared": CHAIR_OR_RAPPORTEUR, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE, form=_new_action),
+    R("POST", "/crises/{crisis_id}/actions/{action_id}/status",
+      {"canada": frozenset({"admin_canada", "officer_canada"}) | CHAIR_OR_RAPPORTEUR, "missing": NOBODY},
+      deny=HIDE, form={"status": "in_progress"}),
+    R("POST", "/crises/{crisis_id}/status",
+      {"shared": CHAIR_OR_RAPPORTEUR, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE,
+      form={"status": "active"}, notes="the chair's leadership or the secretariat's"),
+    R("POST", "/crises/{crisis_id}/participants",
+      {"shared": CHAIR_OR_RAPPORTEUR, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE, form=_seat),
+    R("POST", "/crises/{crisis_id}/acknowledge", {"shared": IN_A_CHAIN, "other": NOBODY, "missing": NOBODY},
+      deny=HIDE, notes="only someone in a government's chain acknowledges, and only for that government"),
+    R("GET", "/pages", COORDINATING),
+    R("POST", "/pages/{page_id}/acknowledge", {"own": IN_A_CHAIN, "other": NOBODY, "missing": NOBODY},
+      deny=HIDE),
+    PUBLIC("GET", "/ack/{token}", notes="the signed single-use link of an email or SMS page"),
+    PUBLIC("POST", "/ack/{token}"),
+    R("GET", "/chains", GOV_AND_SECRETARIAT),
+    R("GET", "/chains/{org_id}",
+      {"own": frozenset({"admin_canada", "officer_canada", "minister_spain", "minister_germany"}),
+       "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE,
+      notes="a government's staff see its chain; the secretariat sees every chain"),
+    R("POST", "/chains/{org_id}", {"own": CHAIN_KEEPERS, "other": NOBODY, "missing": NOBODY}, deny=HIDE,
+      form=_chain_form),
+    R("GET", "/contact", HUMANS),
+    R("POST", "/contact", HUMANS, form={"kind": "email", "address": "me@example.org", "label": ""}),
+    R("POST", "/contact/{method_id}/verify", {"own": HUMANS, "other": NOBODY, "missing": NOBODY}, deny=HIDE,
+      form={"code": "000000"}),
+    R("POST", "/contact/{method_id}/resend", {"own": HUMANS, "other": NOBODY, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/contact/{method_id}/remove", {"own": HUMANS, "other": NOBODY, "missing": NOBODY}, deny=HIDE),
+    R("GET", "/drills", GOV_AND_SECRETARIAT),
+    R("GET", "/api/v1/crises", COORDINATING | READ_TOKENS),
+    R("POST", "/api/v1/crises", DECLARERS, json=_declare),
+    R("GET", "/api/v1/crises/{crisis_id}", CRISIS_API, deny=HIDE),
+    R("PATCH", "/api/v1/crises/{crisis_id}",
+      {"shared": CHAIR_OR_RAPPORTEUR, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE,
+      json={"status": "active"}),
+    R("GET", "/api/v1/crises/{crisis_id}/participants", CRISIS_API, deny=HIDE),
+    R("PUT", "/api/v1/crises/{crisis_id}/participants",
+      {"shared": CHAIR_OR_RAPPORTEUR, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE, json=_seat),
+    R("GET", "/api/v1/crises/{crisis_id}/paging", CRISIS_API, deny=HIDE),
+    R("POST", "/api/v1/crises/{crisis_id}/acknowledge",
+      {"shared": IN_A_CHAIN, "other": NOBODY, "missing": NOBODY}, deny=HIDE,
+      notes="a read-only token of someone in the chain cannot acknowledge (the write scope is needed)"),
+    R("GET", "/api/v1/crises/{crisis_id}/messages", CRISIS_API, deny=HIDE),
+    R("POST", "/api/v1/crises/{crisis_id}/messages",
+      {"shared": COORDINATING | {"token_admin_canada"}, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE,
+      json=_message),
+    R("GET", "/api/v1/crises/{crisis_id}/decisions", CRISIS_API, deny=HIDE),
+    R("POST", "/api/v1/crises/{crisis_id}/decisions",
+      {"shared": CHAIR_OR_RAPPORTEUR, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE,
+      json={"text": "We decide this."}),
+    R("GET", "/api/v1/crises/{crisis_id}/pledges", CRISIS_API, deny=HIDE),
+    R("POST", "/api/v1/crises/{crisis_id}/pledges",
+      {"shared": PLEDGERS | {"token_admin_canada"}, "other": NOBODY, "missing": NOBODY}, deny=HIDE,
+      json={"places": 100, "population": "x", "time_frame": "6 months"}),
+    R("PATCH", "/api/v1/pledges/{pledge_id}",
+      {"canada": frozenset({"admin_canada", "officer_canada", "token_admin_canada"}),
+       "spain": frozenset({"minister_spain"}), "missing": NOBODY}, deny=HIDE, json={"status": "confirmed"}),
+    R("GET", "/api/v1/crises/{crisis_id}/actions", CRISIS_API, deny=HIDE),
+    R("POST", "/api/v1/crises/{crisis_id}/actions",
+      {"shared": CHAIR_OR_RAPPORTEUR, "other": SECRETARIAT, "missing": NOBODY}, deny=HIDE, json=_new_action),
+    R("PATCH", "/api/v1/actions/{action_id}",
+      {"canada": frozenset({"admin_canada", "officer_canada", "token_admin_canada"}) | CHAIR_OR_RAPPORTEUR,
+       "missing": NOBODY}, deny=HIDE, json={"status": "in_progress"}),
+    R("GET", "/api/v1/crises/{crisis_id}/sitrep", CRISIS_API, deny=HIDE),
+    R("GET", "/api/v1/crises/{crisis_id}/events", CRISIS_API, deny=HIDE, sse=True),
+    R("GET", "/api/v1/pages", COORDINATING | READ_TOKENS),
+    R("POST", "/api/v1/pages/{page_id}/acknowledge", {"own": IN_A_CHAIN, "other": NOBODY, "missing": NOBODY},
+      deny=HIDE),
+    R("GET", "/api/v1/chains/{org_id}",
+      {"own": frozenset({"admin_canada", "officer_canada", "minister_spain", "minister_germany",
+                         "token_read_canada", "token_admin_canada"}),
+       "other": SECRETARIAT | {"token_read_secretariat"}, "missing": NOBODY}, deny=HIDE),
+    R("PUT", "/api/v1/chains/{org_id}", {"own": CHAIN_KEEPERS | {"token_admin_canada"}, "other": NOBODY,
+                                         "missing": NOBODY}, deny=HIDE, json=_chain_json),
+    R("GET", "/api/v1/contact-methods", HUMANS | TOKENS),
+    R("POST", "/api/v1/contact-methods", HUMANS | {"token_admin_canada"},
+      json={"kind": "email", "address": "me@example.org"}),
+    R("POST", "/api/v1/contact-methods/{method_id}/verify",
+      {"own": HUMANS | {"token_admin_canada"}, "other": NOBODY, "missing": NOBODY}, deny=HIDE,
+      json={"code": "000000"}, also_ok=frozenset({422}), notes="allowed callers get 422: the code is wrong"),
+    R("DELETE", "/api/v1/contact-methods/{method_id}",
+      {"own": HUMANS | {"token_admin_canada"}, "other": NOBODY, "missing": NOBODY}, deny=HIDE),
+    PUBLIC("POST", "/api/v1/sms/inbound", notes="signed by the SMS provider (HMAC), not by a user"),
+    R("GET", "/api/v1/drills", GOV_AND_SECRETARIAT | READ_TOKENS),
 ]

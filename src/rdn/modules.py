@@ -9,9 +9,10 @@ def installed() -> list[Module]:
     from rdn.accounts.module import module as accounts
     from rdn.network.module import module as network
     from rdn.ops.module import module as ops
+    from rdn.redphone.module import module as redphone
     from rdn.web.module import module as shell
 
-    return [shell, accounts, network, ops]
+    return [shell, accounts, network, redphone, ops]
 
 
 def load_job_handlers() -> None:

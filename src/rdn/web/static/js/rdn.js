@@ -48,27 +48,55 @@
   }
   window.rdnAnnounce = announce;
 
-  // Live events: the server's Server-Sent Events become DOM events "rdn:<type>" on <body>, which
-  // htmx elements listen to (hx-trigger="rdn:org.created from:body").
+  // Live events: Server-Sent Events become DOM events "rdn:<type>" on <body>, which htmx elements listen to
+  // (hx-trigger="rdn:org.created from:body"). The event types to relay are read from the page itself.
+  function listenedTypes() {
+    var types = {}, re = /rdn:([a-z_.]+)/g, m;
+    document.querySelectorAll("[hx-trigger]").forEach(function (el) {
+      var spec = el.getAttribute("hx-trigger");
+      while ((m = re.exec(spec)) !== null) { types[m[1]] = true; }
+    });
+    ["session.revoked", "page.created", "page.acknowledged"].forEach(function (t) { types[t] = true; });
+    return Object.keys(types);
+  }
+
+  function announcementsFor(type) {
+    var holder = document.querySelector("[data-announcements]");
+    if (!holder) { return null; }
+    try { return JSON.parse(holder.getAttribute("data-announcements"))[type] || null; } catch (e) { return null; }
+  }
+
+  function relay(event) {
+    var data = {};
+    try { data = JSON.parse(event.data); } catch (e) { /* keep empty */ }
+    document.body.dispatchEvent(new CustomEvent("rdn:" + event.type, { detail: data, bubbles: true }));
+    if (event.type === "session.revoked") { window.location.assign("/login"); }
+    var text = announcementsFor(event.type);
+    if (text) { announce(text); }
+  }
+
+  function open(url) {
+    var source = new EventSource(url);
+    listenedTypes().forEach(function (type) { source.addEventListener(type, relay); });
+    return source;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var focus = document.querySelector("[data-autofocus]");
     if (focus) { focus.focus(); }
+    if (!window.EventSource) { return; }
     var url = document.body.getAttribute("data-events");
-    if (!url || !window.EventSource) { return; }
-    var source = new EventSource(url);
-    var seen = {};
-    function relay(event) {
-      var data = {};
-      try { data = JSON.parse(event.data); } catch (e) { /* keep empty */ }
-      document.body.dispatchEvent(new CustomEvent("rdn:" + event.type, { detail: data, bubbles: true }));
-      if (event.type === "session.revoked") { window.location.assign("/login"); }
+    if (url) { window.rdnEvents = open(url); }
+    var room = document.querySelector("[data-room-events]");
+    if (room) { window.rdnRoomEvents = open(room.getAttribute("data-room-events")); }
+  });
+
+  // After a message is sent (htmx swaps in a fresh form), the keyboard goes back to the message box.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "room-compose") {
+      var box = document.querySelector("#room-compose textarea");
+      if (box) { box.focus(); }
     }
-    ["org.created", "org.updated", "person.created", "membership.changed", "session.revoked",
-     "job.dead", "job.retried"].forEach(function (type) {
-      if (!seen[type]) { seen[type] = true; source.addEventListener(type, relay); }
-    });
-    window.rdnEvents = { source: source, listen: function (type) {
-      if (!seen[type]) { seen[type] = true; source.addEventListener(type, relay); }
-    } };
   });
 })();
