@@ -299,8 +299,21 @@ def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
                 planted.append((IdempotencyKey, row.id, "response_body", base64.b64encode(body).decode()))
                 also_secret.append(inner)
 
+        def fill_contact_methods() -> None:
+            # Officials' phone numbers and addresses for the red phone.
+            from rdn.redphone.models import ContactKind, ContactMethod
+
+            owner = _user_with_totp(s, "reachable@rdn.test", org, "BBBBBBBBBBBBBBBBBBBBBBBB")
+            for n, kind in enumerate((ContactKind.email, ContactKind.sms)):
+                canary = _canary(f"contact{n}")
+                method = ContactMethod(id=uuid.uuid4(), user_id=owner.id, kind=kind, hint="•••", active=True)
+                method.seal("address", canary, keyring=ring)
+                s.add(method)
+                planted.append((ContactMethod, method.id, "address", canary))
+
         fillers = {("users", "totp_secret"): fill_users, ("webhook_endpoints", "secret"): fill_webhooks,
-                   ("idempotency_keys", "response_body"): fill_idempotency}
+                   ("idempotency_keys", "response_body"): fill_idempotency,
+                   ("contact_methods", "address"): fill_contact_methods}
         columns = crypto.sensitive_columns()
         missing = sorted(set(columns) - set(fillers))
         if missing:
@@ -314,7 +327,7 @@ def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
         audit.record(s, action="test.canary", actor=audit.SYSTEM, details={"fields": [c for _, c in columns]})
 
     canaries = [c for *_, c in planted] + also_secret
-    assert len(set(canaries)) == len(canaries) == 8
+    assert len(set(canaries)) == len(canaries) == 10
 
     if ON_POSTGRES:
         dump = subprocess.run(["pg_dump", "--no-owner", "-d", committed_db], capture_output=True, timeout=120,

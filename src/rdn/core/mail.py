@@ -15,6 +15,7 @@ import smtplib
 import ssl
 import threading
 import uuid
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
@@ -67,9 +68,11 @@ def message_payload(
     reply_to: str | None = None,
     attachments: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    date: datetime | None = None,
 ) -> dict[str, Any]:
-    """A checked, JSON-serialisable email (what an email job carries). ``message_id`` fixes its identity:
-    sending the same payload twice is the same message twice."""
+    """A checked, JSON-serialisable email (what an email job carries). ``message_id`` fixes its identity and
+    ``date`` its Date header (now, by default): building the payload again with the same values gives the
+    same message, byte for byte, so a repeat is recognisable."""
     recipients = [to] if isinstance(to, str) else list(to)
     if not recipients:
         raise EmailError("to: at least one recipient is needed")
@@ -81,7 +84,7 @@ def message_payload(
         raise EmailError("subject: must be one line")
     return {
         "message_id": message_id,
-        "date": format_datetime(clock.now()),
+        "date": format_datetime(date or clock.now()),
         "to": recipients,
         "subject": subject,
         "text": text,

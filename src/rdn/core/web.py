@@ -187,8 +187,11 @@ def _expected_csrf(request: Request) -> list[str]:
 async def check_csrf(request: Request) -> None:
     if request.method not in UNSAFE_METHODS:
         return
-    if request.url.path.startswith("/api/") and request.headers.get("authorization"):
-        return  # API calls authenticated by a bearer token: a browser never sends one on its own
+    if request.url.path.startswith("/api/") and (request.headers.get("authorization")
+                                                 or session_cookie_name() not in request.cookies):
+        # API calls carrying a bearer token (a browser never sends one on its own), or no session at all
+        # (a signed call from another system, such as the SMS provider): nothing a forged form could ride on.
+        return
     site = request.headers.get("sec-fetch-site")
     if site and site not in ("same-origin", "none"):
         raise CsrfFailed()

@@ -31,6 +31,7 @@ from rdn.config import get_settings
 from rdn.core import audit, clock, events, i18n, outbox, webhooks
 from rdn.core.audit import SYSTEM, Actor
 from rdn.core.crypto import Keyring, same_secret
+from rdn.core.i18n import N_
 from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal, User
 from rdn.core.mail import build_message, message_id_for, message_payload, send_email, send_now_rollback_unsafe
@@ -97,7 +98,7 @@ def start_round(session: Session, *, crisis: Crisis, trigger: str,
         session.flush()
         runs.append(run)
         if not any(level["people"] for level in snap["levels"]):
-            _exhaust(session, run, crisis, reason="no one in the contact chain")
+            _exhaust(session, run, crisis, reason=N_("no one is in the contact chain"))
         else:
             _schedule_step(session, run)
     events.publish(session, f"crisis:{crisis.id}", "paging.round", {"round": round_no, "trigger": trigger})
@@ -155,7 +156,7 @@ def step(session: Session, run_id: uuid.UUID, fence: int) -> bool:
         )
     position = _next_position(run)
     if position is None:
-        _exhaust(session, run, crisis, reason="every level was paged without an acknowledgement")
+        _exhaust(session, run, crisis, reason=N_("every level was paged without an acknowledgement"))
         return True
     run.level, run.cycle = position
     level = run.snapshot["levels"][run.level]
@@ -227,7 +228,7 @@ def _exhaust(session: Session, run: EscalationRun, crisis: Crisis, *, reason: st
                           title=crisis.title),
                 text=_("Nobody in %(org)s's contact chain acknowledged the page for %(title)s (%(reason)s). "
                        "Please reach the government by other means.\n\nCrisis room: %(link)s",
-                       org=org.name if org else "?", title=crisis.title, reason=reason,
+                       org=org.name if org else "?", title=crisis.title, reason=_(reason),
                        link=room_link(crisis)),
                 dedupe_key=f"exhausted:{run.id}:{person.id}")
 
@@ -327,6 +328,7 @@ def _deliver_job(ctx: outbox.JobContext) -> None:
         if skip is None:
             address = method.unseal("address", keyring=Keyring.of(s))
             wait = int(run.snapshot["levels"][page.level]["wait_minutes"])
+            page_created = page.created_at  # the email's Date: the same on every attempt
             with i18n.using(user.locale if user else None):
                 subject, text, sms_text = page_text(crisis, org.name, page, wait)
         kind = ContactKind(method.kind)
@@ -344,7 +346,7 @@ def _deliver_job(ctx: outbox.JobContext) -> None:
     try:
         if kind == ContactKind.email:
             payload = message_payload(message_id=message_id_for(f"page-{page_id.hex}-{method_id.hex[:12]}"),
-                                      to=address, subject=subject, text=text,
+                                      to=address, subject=subject, text=text, date=page_created,
                                       headers={"X-Priority": "1", "Auto-Submitted": "auto-generated"})
             send_now_rollback_unsafe(build_message(payload))
             _record_attempt(page_id, info, "sent", "handed to the mail server", session=ctx.session)

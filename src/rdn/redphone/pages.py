@@ -43,6 +43,9 @@ from rdn.redphone.policy import Seat, access_crisis
 router = page_router()
 
 SECTIONS = ("header", "paging", "messages", "decisions", "pledges", "actions")
+PAGE_NAMES = {PageStatus.pending: i18n.N_("Waiting to be sent"), PageStatus.sent: i18n.N_("Sent"),
+              PageStatus.delivered: i18n.N_("Delivered"), PageStatus.acknowledged: i18n.N_("Acknowledged"),
+              PageStatus.timed_out: i18n.N_("No answer in time"), PageStatus.failed: i18n.N_("Failed")}
 
 
 def _rollback_errors(db: Session, exc: ValidationFailed | Conflict) -> dict[str, str]:
@@ -58,6 +61,7 @@ def _labels() -> dict[str, Any]:
         "pledge": {k.value: i18n.gettext(v) for k, v in service.PLEDGE_NAMES.items()},
         "action": {k.value: i18n.gettext(v) for k, v in service.ACTION_NAMES.items()},
         "kind": {k.value: i18n.gettext(v) for k, v in chains.KIND_LABELS.items()},
+        "page": {k.value: i18n.gettext(v) for k, v in PAGE_NAMES.items()},
     }
 
 
@@ -441,11 +445,11 @@ def ack(request: Request, token: str, db: DbSession) -> Response:
     if CrisisStatus(crisis.status) == CrisisStatus.closed:
         return render(request, "redphone/ack.html", {"crisis": crisis, "org": org, "run": run, "by": None,
                                                      "token": token, "labels": _labels(), "done": False}, status=409)
-    run, _already = escalation.acknowledge(db, run=run, user=user, via="link", page=page,
+    run, already = escalation.acknowledge(db, run=run, user=user, via="link", page=page,
                                           actor=Actor(f"{user.email} (signed link)", user.id, page.org_id))
     by = db.get(User, run.acknowledged_by_user_id) if run.acknowledged_by_user_id else None
     return render(request, "redphone/ack.html", {"crisis": crisis, "org": org, "run": run, "by": by,
-                                                 "token": token, "labels": _labels(), "done": True})
+                                                 "token": token, "labels": _labels(), "done": not already})
 
 
 # Contact chains and methods ------------------------------------------------------------------------------------

@@ -524,8 +524,9 @@ def situation_report(session: Session, crisis: Crisis) -> str:
     lines += ["", f"## {_('Open actions')}", ""]
     open_actions = [(a, o) for a, o in r.actions if ActionStatus(a.status) in (ActionStatus.open,
                                                                                ActionStatus.in_progress)]
-    lines += [f"- {a.title} — {o.name}, {_('due')} {a.due_on.isoformat()}"
-              + (f" **({_('overdue')})**" if a.due_on < clock.now().date() else "") for a, o in open_actions] or \
+    due, overdue = _("due"), _("overdue")
+    lines += [f"- {a.title} — {o.name}, {due} {a.due_on.isoformat()}"
+              + (f" **({overdue})**" if a.due_on < clock.now().date() else "") for a, o in open_actions] or \
         [_("No open actions.")]
     return "\n".join(lines) + "\n"
 
