@@ -148,6 +148,20 @@ def set_session_factory(factory: Callable[[], Session] | None) -> None:
 
 
 @contextmanager
+def read_only() -> Iterator[Session]:
+    """A session that only reads: on SQLite it begins DEFERRED, so it never holds the write lock (it cannot
+    hit SQLITE_BUSY_SNAPSHOT, having nothing to write); always rolled back."""
+    session = new_session()
+    try:
+        if dialect_name(session) == "sqlite" and _factory_override is None:
+            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+@contextmanager
 def transaction() -> Iterator[Session]:
     """A unit of work outside a request (CLI, worker, scripts): commits on success, rolls back on error."""
     session = new_session()

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, String, select, text
@@ -54,8 +55,13 @@ class Event:
     type: str
     data: dict[str, Any]
 
-    def sse(self) -> str:
+    @cached_property
+    def frame(self) -> str:
+        """The Server-Sent Events frame, serialised once however many clients receive it."""
         return f"id: {self.id}\nevent: {self.type}\ndata: {json.dumps(self.data, default=str)}\n\n"
+
+    def sse(self) -> str:
+        return self.frame
 
 
 def publish(session: Session, channel: str, type: str, data: dict[str, Any]) -> EventLog:
@@ -83,15 +89,13 @@ class Subscription:
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=maxsize)
         self.overflowed = False
 
-    def offer(self, event: Event) -> None:
-        def put() -> None:
-            try:
-                self.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                # A subscriber too slow to keep up is cut off; it reconnects and replays from the log.
-                self.overflowed = True
-
-        self.loop.call_soon_threadsafe(put)
+    def put(self, event: Event) -> None:
+        """In the subscriber's event loop."""
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # A subscriber too slow to keep up is cut off; it reconnects and replays from the log.
+            self.overflowed = True
 
     def close(self) -> None:
         self.broker.unsubscribe(self)
@@ -123,10 +127,15 @@ class Broker:
             return len(self._subs)
 
     def dispatch(self, event: Event) -> None:
+        """Hand ``event`` to its subscribers: one wake-up per event loop, not one per subscriber (a message
+        to a crisis room with hundreds of listeners stays one cheap step for the loop serving them)."""
         with self._lock:
-            subs = [s for s in self._subs if event.channel in s.channels]
-        for sub in subs:
-            sub.offer(event)
+            by_loop: dict[asyncio.AbstractEventLoop, list[Subscription]] = {}
+            for s in self._subs:
+                if event.channel in s.channels:
+                    by_loop.setdefault(s.loop, []).append(s)
+        for loop, subs in by_loop.items():
+            loop.call_soon_threadsafe(_put_all, subs, event)
 
     # PostgreSQL LISTEN ------------------------------------------------------------------------------------
     def _ensure_listener(self) -> None:
@@ -179,6 +188,11 @@ class Broker:
             self.dispatch(Event(int(msg["id"]), msg["channel"], msg["type"], msg["data"]))
         except Exception:
             log.exception("bad event notification")
+
+
+def _put_all(subs: list[Subscription], event: Event) -> None:
+    for sub in subs:
+        sub.put(event)
 
 
 broker = Broker()

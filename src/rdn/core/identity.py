@@ -65,7 +65,7 @@ class User(SensitiveFields, Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
     password_changed_at: Mapped[datetime | None]
 
-    memberships: Mapped[list[Membership]] = relationship(viewonly=True, lazy="selectin")
+    memberships: Mapped[list[Membership]] = relationship(viewonly=True, lazy="select")  # loaded when used
 
     @property
     def mfa_enrolled(self) -> bool:

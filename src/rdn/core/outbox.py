@@ -100,6 +100,9 @@ class JobContext:
     max_attempts: int
     _session: Session | None = field(default=None, repr=False)
     _on_failure: list[Callable[[Session], None]] = field(default_factory=list, repr=False)
+    #: Set by a handler whose own writes are only a record of what it did outside (delivery attempts):
+    #: losing them in a crash just runs the job again, so the commit need not wait for the disk.
+    relaxed: bool = False
 
     def on_failure(self, callback: Callable[[Session], None]) -> None:
         """Run ``callback(session)`` in the transaction that records this run's failure (the handler's own
@@ -116,12 +119,8 @@ class JobContext:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A short session for reads before talking to the outside world (holds no lock meanwhile)."""
-        session = db.new_session()
-        try:
+        with db.read_only() as session:
             yield session
-        finally:
-            session.rollback()
-            session.close()
 
 
 Handler = Callable[[JobContext], None]
@@ -321,7 +320,7 @@ def run_claimed(job: Claimed) -> JobStatus | None:
         registered.handler(ctx)
         touched_database = ctx._session is not None
         session = ctx.session
-        if not touched_database and db.dialect_name(session) == "postgresql":
+        if (ctx.relaxed or not touched_database) and db.dialect_name(session) == "postgresql":
             # Only the "done" mark is at stake: if a crash loses it, the job runs again and the outside
             # world sees the identical message again (idempotent handlers). No need to wait for the fsync.
             session.execute(text("SET LOCAL synchronous_commit TO OFF"))
