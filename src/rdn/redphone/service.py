@@ -11,7 +11,8 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -329,12 +330,20 @@ def pledge(session: Session, *, actor: Principal, crisis: Crisis, places: int, p
     return row
 
 
-def change_pledge(session: Session, *, actor: Principal, row: Pledge, status: PledgeStatus | str) -> Pledge:
+_E = TypeVar("_E", bound=Enum)
+
+
+def _status(kind: type[_E], value: object) -> _E:
+    """Parse a status from a form or API body, naming the field when it is not one of the allowed values."""
     try:
-        new = PledgeStatus(status)
+        return kind(value)
     except ValueError:
         raise ValidationFailed("status", _("must be one of %(values)s",
-                                           values=", ".join(s.value for s in PledgeStatus))) from None
+                                           values=", ".join(s.value for s in kind))) from None
+
+
+def change_pledge(session: Session, *, actor: Principal, row: Pledge, status: PledgeStatus | str) -> Pledge:
+    new = _status(PledgeStatus, status)
     old = PledgeStatus(row.status)
     if new != old and new not in PLEDGE_TRANSITIONS[old]:
         raise Conflict(_("A %(old)s pledge cannot become %(new)s", old=_(PLEDGE_NAMES[old]),
@@ -366,11 +375,7 @@ def add_action(session: Session, *, actor: Principal, crisis: Crisis, title: str
 
 
 def change_action(session: Session, *, actor: Principal, action: Action, status: ActionStatus | str) -> Action:
-    try:
-        new = ActionStatus(status)
-    except ValueError:
-        raise ValidationFailed("status", _("must be one of %(values)s",
-                                           values=", ".join(s.value for s in ActionStatus))) from None
+    new = _status(ActionStatus, status)
     old = ActionStatus(action.status)
     if new != old and new not in ACTION_TRANSITIONS[old]:
         raise Conflict(_("An action that is %(old)s cannot become %(new)s", old=_(ACTION_NAMES[old]),
