@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,6 +43,7 @@ from rdn.core.webhooks import WebhookEndpoint, WebhookError
 from rdn.network import service
 from tests.conftest import free_port, production_environ, rdn_environ
 from tests.factories import ACTOR, PASSWORD, Client, api_token, csrf_of, make_org
+from tests.http_sink import Sink, serve
 
 T0 = datetime(2026, 11, 28, 9, 1, 7, tzinfo=UTC)
 KIND = "test.echo.hardening"
@@ -584,40 +583,19 @@ def test_a_dead_job_publishes_job_dead_on_ops(session):
 
 
 @pytest.fixture
-def gone_receiver() -> Iterator[dict[str, Any]]:
+def gone_receiver() -> Iterator[Sink]:
     """A real local HTTP server answering 410 Gone to every POST."""
-    state: dict[str, Any] = {"posts": 0}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            state["posts"] += 1
-            self.send_response(410)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve(lambda n: (410, None), path="/hooks") as sink:
+        yield sink
 
 
 def test_a_410_disables_the_endpoint_and_writes_an_audit_entry(session, gone_receiver):
     org = make_org(session, "gonehooks")
-    endpoint, _ = webhooks.create_endpoint(session, org_id=org.id, url=gone_receiver["url"])
+    endpoint, _ = webhooks.create_endpoint(session, org_id=org.id, url=gone_receiver.url)
     [job] = webhooks.emit(session, org_id=org.id, event_type="case.updated", data={})
     session.commit()
     outbox.Worker().run_until_idle()
-    assert gone_receiver["posts"] == 1
+    assert len(gone_receiver.requests) == 1
     assert fresh_job(session, job.id).status == JobStatus.dead
     ep = session.get(WebhookEndpoint, endpoint.id)
     assert ep.active is False

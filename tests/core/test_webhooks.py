@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
@@ -16,57 +14,37 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from rdn.core import clock, outbox, webhooks
 from rdn.core.outbox import Job, JobStatus
 from rdn.core.webhooks import WebhookEndpoint, WebhookError
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
+from tests.http_sink import Received, Sink, serve
 
 
 @dataclass
 class Receiver:
-    """What the local HTTP server got, and the statuses it answers with (200 once the list is used up)."""
+    """A local HTTP server taking webhooks; it answers with ``statuses`` in turn, then 200."""
 
-    port: int = 0
-    requests: list[Received] = field(default_factory=list)
+    sink: Sink
     statuses: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/rdn"
+        return self.sink.url
+
+    @property
+    def port(self) -> int:
+        return self.sink.port
+
+    @property
+    def requests(self) -> list[Received]:
+        return self.sink.requests
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
+    def reply(n: int) -> tuple[int, None]:
+        return (state.statuses.pop(0) if state.statuses else 200), None
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            with state.lock:
-                state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                status = state.statuses.pop(0) if state.statuses else 200
-            self.send_response(status)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serve(reply, path="/hooks/rdn") as sink:
+        state = Receiver(sink)
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def fresh(session, job_id) -> Job:  # type: ignore[no-untyped-def]

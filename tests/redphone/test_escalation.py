@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -49,6 +45,7 @@ from rdn.redphone.models import (
 )
 from tests.conftest import rdn_environ
 from tests.factories import ACTOR, csrf_of, mail_text, make_person
+from tests.http_sink import Sink, serve
 
 CODE = re.compile(r"\b(\d{6})\b")
 
@@ -56,68 +53,10 @@ CODE = re.compile(r"\b(\d{6})\b")
 # Local HTTP servers ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Server:
-    """A local HTTP server in a thread: records every POST and answers 200 with ``answer(n)`` as JSON."""
-
-    port: int = 0
-    requests: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/in"
-
-    def bodies(self) -> list[Any]:
-        with self.lock:
-            return [r.json() for r in self.requests]
-
-
-@contextmanager
-def _serve(answer: Any) -> Iterator[Server]:
-    state = Server()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            with state.lock:
-                state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                out = json.dumps(answer(len(state.requests))).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 @pytest.fixture
-def receiver() -> Iterator[Server]:
+def receiver() -> Iterator[Sink]:
     """A government's own system, taking webhooks."""
-    with _serve(lambda n: {"ok": True}) as state:
+    with serve(lambda n: (200, {"ok": True})) as state:
         yield state
 
 
@@ -126,10 +65,10 @@ SMS_TOKEN = "provider-token-abc"
 
 
 @pytest.fixture
-def sms_provider(database_url, smtp_server) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+def sms_provider(database_url, smtp_server) -> Iterator[Sink]:  # type: ignore[no-untyped-def]
     """An SMS provider (a local HTTP server) and the settings pointing at it, restored afterwards."""
     original = get_settings()
-    with _serve(lambda n: {"id": f"prov-{n}"}) as state:
+    with serve(lambda n: (200, {"id": f"prov-{n}"})) as state:
         set_settings(load_settings(environ=rdn_environ(
             database_url, smtp_server[0], RDN_SMS_URL=state.url, RDN_SMS_TOKEN=SMS_TOKEN,
             RDN_SMS_INBOUND_SECRET=SMS_SECRET)))
@@ -553,7 +492,7 @@ PHONE = "+44 7700 900123"
 E164 = "+447700900123"
 
 
-def _sms_chain(session: Session, network: Any, sms_provider: Server) -> tuple[Crisis, Page, ContactMethod]:
+def _sms_chain(session: Session, network: Any, sms_provider: Sink) -> tuple[Crisis, Page, ContactMethod]:
     """Officer Canada reachable by SMS (verified with the code the provider carried) and email; the admin by email."""
     canada = network.orgs["canada"]
     officer, head = network.officer_canada, network.admin_canada
