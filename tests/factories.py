@@ -49,6 +49,7 @@ PERSONAS = {
     "minister_spain": ("spain", [Role.senior_official]),
     "minister_germany": ("germany", [Role.senior_official]),
     "caseworker_unhcr": ("unhcr", [Role.caseworker]),
+    "admin_unhcr": ("unhcr", [Role.admin, Role.senior_official]),
     "analyst_ec": ("ec", [Role.analyst]),
     "sponsor_group_a": ("maple", [Role.admin, Role.sponsor]),
 }

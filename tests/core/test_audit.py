@@ -93,6 +93,25 @@ def test_entries_chain_and_the_head_follows(session):
     assert result.checked == entries[-1].seq
 
 
+def test_record_many_chains_like_record_and_verifies(session):
+    before = _append(session, 1)[-1]
+    actor = Actor("tests:bulk")
+    count = audit.record_many(session, actor=actor, entries=[
+        audit.Pending("case.import", "case", uuid.uuid4(), {"n": n}) for n in range(50)])
+    after = _append(session, 1)[-1]
+    assert count == 50
+    assert after.seq == before.seq + 51
+    bulk = session.scalars(select(AuditEntry).where(AuditEntry.seq > before.seq, AuditEntry.seq < after.seq)
+                           .order_by(AuditEntry.seq)).all()
+    assert [e.seq for e in bulk] == list(range(before.seq + 1, after.seq))
+    assert bulk[0].prev_hash == before.hash and after.prev_hash == bulk[-1].hash
+    assert all(e.hash == audit.compute_hash(e) and e.actor_label == "tests:bulk" for e in bulk)
+    assert [e.details["n"] for e in bulk] == list(range(50))
+    session.commit()
+    result = _verify()
+    assert result.ok, result.problem
+
+
 def test_an_entry_is_part_of_the_callers_transaction(session):
     before = session.get(AuditHead, 1).seq
     with pytest.raises(RuntimeError, match="change abandoned"), session.begin_nested():

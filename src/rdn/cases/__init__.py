@@ -1,0 +1,1 @@
+"""Cases and referrals: resettlement cases shared between organizations under agreements and consent."""
