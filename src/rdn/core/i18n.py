@@ -11,11 +11,12 @@ import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
 
 from babel import Locale
+from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.lists import format_list as _babel_format_list
 from babel.messages.mofile import write_mo
@@ -137,6 +138,12 @@ def format_datetime(value: datetime | None, locale: str | None = None, fmt: str 
     if value is None:
         return ""
     return _babel_format_datetime(value, format=fmt, tzinfo=value.tzinfo, locale=locale or locale_var.get())
+
+
+def format_date(value: date | None, locale: str | None = None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    return _babel_format_date(value, format=fmt, locale=locale or locale_var.get())
 
 
 def format_list(items: list[str], locale: str | None = None) -> str:

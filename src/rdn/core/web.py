@@ -31,7 +31,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import FormData, Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -126,7 +126,13 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
+async def posted_form(request: Request) -> FormData:
+    """The request's form, parsed once (for forms whose fields repeat, such as a household's members)."""
+    return await request.form()
+
+
 DbSession = Annotated[Session, Depends(get_db)]
+PostedForm = Annotated[FormData, Depends(posted_form)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
@@ -384,6 +390,7 @@ def _make_templates() -> Jinja2Templates:
     )
     env.filters["datetime"] = i18n.format_datetime
     env.filters["number"] = i18n.format_number
+    env.filters["date"] = i18n.format_date
     env.filters["country"] = i18n.country_name
     env.filters["and_list"] = i18n.format_list
     env.filters["urlquote"] = lambda value: quote(str(value), safe="")
