@@ -10,6 +10,12 @@ every other persona gets the row's denial:
 * ``DENY``: a 403, for capabilities that involve no object.
 
 Relationships (see ``test_authz_matrix.World``):
+    case_id:       referred (the agency's case, referred to Canada), revoked (the agency's case whose referral
+                   to Spain was revoked), canadian (a case Canada owns), mismatch (a member or link of another
+                   case under this case's path), missing
+    referral_id:   live (agency to Canada, pending), revoked (agency to Spain), missing
+    agreement_id:  party (agency and Canada), missing
+    transfer_id:   pending (the agency offers a case to Germany), missing
     org_id:        own (the caller's organization), other, missing
     user_id:       self, colleague (same organization), stranger (another organization), missing
     membership_id: colleague (a colleague's role in the caller's organization), stranger, missing
@@ -22,20 +28,20 @@ answer with a server error.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 OK, LOGIN, HIDE, DENY = "ok", "login", "hide(404)", "deny(403)"
 
 HUMANS = frozenset({
     "admin_secretariat", "admin_canada", "officer_canada", "minister_spain", "minister_germany",
-    "caseworker_unhcr", "analyst_ec", "sponsor_group_a",
+    "caseworker_unhcr", "admin_unhcr", "analyst_ec", "sponsor_group_a",
 })
 TOKENS = frozenset({"token_read_canada", "token_admin_canada", "token_read_secretariat"})
 EVERYONE = frozenset({"anonymous"}) | HUMANS | TOKENS
 NOBODY: frozenset[str] = frozenset()
 
-ORG_ADMINS = frozenset({"admin_secretariat", "admin_canada", "sponsor_group_a"})
+ORG_ADMINS = frozenset({"admin_secretariat", "admin_canada", "admin_unhcr", "sponsor_group_a"})
 SECRETARIAT = frozenset({"admin_secretariat"})
 STAFF = HUMANS - {"sponsor_group_a"}
 # The red phone: who stands where in the test world (see test_authz_matrix.World.redphone).
@@ -66,6 +72,8 @@ class Row:
     public: bool = False
     sse: bool = False
     also_ok: frozenset[int] = frozenset()  # statuses that mean "allowed, but this input is refused"
+    token_deny: dict[str | None, frozenset[str]] = field(default_factory=dict)  # tokens refused with a 403
+    query: str = ""  # a query string for the call
     notes: str = ""
 
     def denial(self, rel: str | None) -> str:
@@ -239,12 +247,12 @@ MATRIX: list[Row] = [
     R("DELETE", "/api/v1/memberships/{membership_id}",
       {"colleague": ORG_ADMINS | {"token_admin_canada"}, "stranger": SECRETARIAT, "missing": NOBODY},
       deny=HIDE),
-    R("GET", "/api/v1/webhooks", {"admin_secretariat", "admin_canada", "token_admin_canada"},
+    R("GET", "/api/v1/webhooks", {"admin_secretariat", "admin_canada", "admin_unhcr", "token_admin_canada"},
       notes="sponsor groups have no systems to call"),
-    R("POST", "/api/v1/webhooks", {"admin_secretariat", "admin_canada", "token_admin_canada"},
+    R("POST", "/api/v1/webhooks", {"admin_secretariat", "admin_canada", "admin_unhcr", "token_admin_canada"},
       json={"url": "https://example.org/hook", "event_types": ["*"]}),
     R("DELETE", "/api/v1/webhooks/{webhook_id}",
-      {"own": frozenset({"admin_secretariat", "admin_canada", "token_admin_canada"}), "other": NOBODY,
+      {"own": frozenset({"admin_secretariat", "admin_canada", "admin_unhcr", "token_admin_canada"}), "other": NOBODY,
        "missing": NOBODY}, deny=HIDE),
     # Operations
     R("GET", "/admin/jobs", SECRETARIAT),
@@ -366,4 +374,225 @@ MATRIX: list[Row] = [
       {"own": HUMANS | {"token_admin_canada"}, "other": NOBODY, "missing": NOBODY}, deny=HIDE),
     PUBLIC("POST", "/api/v1/sms/inbound", notes="signed by the SMS provider (HMAC), not by a user"),
     R("GET", "/api/v1/drills", GOV_AND_SECRETARIAT | READ_TOKENS),
+]
+
+# Cases and referrals ------------------------------------------------------------------------------------------
+# Who stands where (see test_authz_matrix.World.cases): the UNHCR-like agency owns "referred" (referred to
+# Canada, identity and needs shared), "revoked" (its referral to Spain revoked) and an offered case; Canada owns
+# "canadian". Agency caseworkers see everything; the agency's admin (also a senior official) all but
+# member-confidential notes; Canada's officer handles what is referred to Canada; Canada's admin sees summaries.
+
+AGENCY = frozenset({"caseworker_unhcr", "admin_unhcr"})
+CANADA = frozenset({"officer_canada", "admin_canada"})
+CASE_STAFF = AGENCY | CANADA | {"minister_spain", "minister_germany"}
+CASE_OPENERS = frozenset({"caseworker_unhcr", "officer_canada"})
+AGREEMENT_PROPOSERS = frozenset({"admin_unhcr", "admin_canada"})
+
+
+def _cases(referred: frozenset[str], revoked: frozenset[str], canadian: frozenset[str]
+           ) -> dict[str | None, frozenset[str]]:
+    return {"referred": referred, "revoked": revoked, "canadian": canadian, "missing": NOBODY}
+
+
+SEE = _cases(AGENCY | CANADA, AGENCY, CANADA)
+WRITE = _cases(frozenset({"caseworker_unhcr"}), frozenset({"caseworker_unhcr"}), frozenset({"officer_canada"}))
+HANDLE = _cases(AGENCY, AGENCY, frozenset({"officer_canada"}))  # refer, record consent
+LEAD = _cases(frozenset({"admin_unhcr"}), frozenset({"admin_unhcr"}), frozenset({"admin_canada"}))  # transfer
+LOG = _cases(AGENCY, AGENCY, CANADA)
+PROTECTION = _cases(AGENCY, AGENCY, frozenset({"officer_canada"}))  # Canada was not given "protection"
+CONFIDENTIAL = _cases(frozenset({"caseworker_unhcr"}), frozenset({"caseworker_unhcr"}), NOBODY)
+
+
+#: Sealed sections never go to API tokens: a token that sees the case is refused with a 403 (one that does not, 404).
+SEALED_FROM_TOKENS = {"referred": frozenset({"token_read_canada", "token_admin_canada"}),
+                      "canadian": frozenset({"token_read_canada", "token_admin_canada"})}
+
+
+def _tokens(allowed: dict[str | None, frozenset[str]], *, read: bool) -> dict[str | None, frozenset[str]]:
+    """The API's view: a token acts as its persona, within its scopes (read-only or everything)."""
+    out = {}
+    for rel, personas in allowed.items():
+        extra = set()
+        if read and "officer_canada" in personas:
+            extra.add("token_read_canada")
+        if "admin_canada" in personas:
+            extra.add("token_admin_canada")
+        out[rel] = personas | extra
+    return out
+
+
+def _member(i: int = 0, **over: str) -> dict[str, str]:
+    base = {"relationship": "principal" if i == 0 else "child", "given_name": "Amina", "family_name": "Yusuf",
+            "sex": "female", "date_of_birth": "1990", "nationality": "SO", "languages": "so"}
+    base.update(over)
+    return {f"m{i}-{k}": v for k, v in base.items()}
+
+
+def _case_form(w: Any) -> dict[str, str]:
+    return {"count": "1", "category_primary": "WGR", "category_secondary": "LAS", "processing_priority": "normal",
+            "submission_priority": "normal", "current_country": "KE", "confirm_similar": "1", **_member(0)}
+
+
+def _case_json(w: Any) -> dict[str, Any]:
+    return {"category_primary": "WGR", "category_secondary": "LAS", "processing_priority": "normal",
+            "submission_priority": "normal", "current_country": "KE",
+            "members": [{"relationship": "principal", "given_name": "Amina", "family_name": "Yusuf", "sex": "female",
+                         "date_of_birth": "1990", "nationality": "SO"}]}
+
+
+def _edit_case(w: Any) -> dict[str, str]:
+    return {"category_primary": "LPN", "category_secondary": "LAS", "processing_priority": "urgent",
+            "submission_priority": "urgent", "current_country": "PK", "current_location": "Quetta"}
+
+
+def _principal_of_case(w: Any) -> dict[str, str]:
+    return {"member_id": str(w.principal_member(w.path_values.get("case_id", "")))}
+
+
+def _consent(w: Any) -> dict[str, str]:
+    return {"recipient_org_id": str(w.net.orgs["germany"].id), "purpose": "resettlement", "method": "written"}
+
+
+def _refer(w: Any) -> dict[str, Any]:
+    return {"recipients": [str(w.net.orgs["germany"].id)], "purpose": "resettlement", "sections": ["identity"]}
+
+
+def _referral_move(w: Any) -> dict[str, str]:
+    # Each side makes a move of its own: the recipient starts reviewing, the sender revokes.
+    if w.org_key(w.persona) == "unhcr":
+        return {"status": "revoked", "reason": "The family withdrew"}
+    return {"status": "in_progress"}
+
+
+def _agreement(w: Any) -> dict[str, Any]:
+    return {"other_org_id": str(w.net.orgs["germany"].id), "we_provide": True, "title": "Matrix agreement",
+            "purposes": ["resettlement"], "sections": ["identity"]}
+
+
+def _agreement_form(w: Any) -> dict[str, Any]:
+    return {**_agreement(w), "we_provide": "yes"}
+
+
+def _transfer_move(w: Any) -> dict[str, str]:
+    return {"decision": "cancelled" if w.org_key(w.persona) == "unhcr" else "declined"}
+
+
+MATRIX += [
+    # Pages
+    R("GET", "/cases", CASE_STAFF),
+    R("GET", "/cases/new", CASE_OPENERS),
+    R("POST", "/cases/new", CASE_OPENERS, form=_case_form),
+    R("GET", "/cases/{case_id}", SEE, deny=HIDE),
+    R("POST", "/cases/{case_id}/stage", WRITE, deny=HIDE, form={"to": "needs_assessment"}),
+    R("POST", "/cases/{case_id}/checklist/{item}", WRITE, deny=HIDE, form={"status": "done"}),
+    R("GET", "/cases/{case_id}/edit", WRITE, deny=HIDE),
+    R("POST", "/cases/{case_id}/edit", WRITE, deny=HIDE, form=_edit_case),
+    R("GET", "/cases/{case_id}/members/new", WRITE, deny=HIDE),
+    R("POST", "/cases/{case_id}/members/new", WRITE, deny=HIDE, form=_member(0, relationship="child")),
+    R("GET", "/cases/{case_id}/members/{member_id}", {**WRITE, "mismatch": NOBODY}, deny=HIDE),
+    R("POST", "/cases/{case_id}/members/{member_id}", {**WRITE, "mismatch": NOBODY}, deny=HIDE,
+      form=_member(0, occupation="Nurse")),
+    R("POST", "/cases/{case_id}/members/{member_id}/remove", {**WRITE, "mismatch": NOBODY}, deny=HIDE,
+      notes="allowed callers get 409: the principal applicant cannot be removed"),
+    R("POST", "/cases/{case_id}/members/{member_id}/principal", {**WRITE, "mismatch": NOBODY}, deny=HIDE,
+      form={"previous_becomes": "spouse"}),
+    R("POST", "/cases/{case_id}/links", WRITE, deny=HIDE, form=lambda w: {"number": w.other_case_number()},
+      also_ok=frozenset({422})),
+    R("POST", "/cases/{case_id}/links/{link_id}/remove",
+      {"referred": frozenset({"caseworker_unhcr"}), "mismatch": NOBODY, "missing": NOBODY}, deny=HIDE),
+    R("GET", "/cases/{case_id}/sensitive/{part}", PROTECTION, deny=HIDE),
+    R("POST", "/cases/{case_id}/sensitive/{part}", WRITE, deny=HIDE, form={"narrative": "Matrix narrative"}),
+    R("POST", "/cases/{case_id}/confidential-notes", CONFIDENTIAL, deny=HIDE, form=_principal_of_case),
+    R("GET", "/cases/{case_id}/log", LOG, deny=HIDE),
+    R("POST", "/cases/{case_id}/consents", HANDLE, deny=HIDE, form=_consent),
+    R("POST", "/cases/{case_id}/consents/{consent_id}/withdraw",
+      {"referred": AGENCY, "mismatch": NOBODY, "missing": NOBODY}, deny=HIDE, form={"reason": "Asked to stop"}),
+    R("GET", "/cases/{case_id}/refer", HANDLE, deny=HIDE),
+    R("POST", "/cases/{case_id}/refer", HANDLE, deny=HIDE, form=_refer, also_ok=frozenset({422}),
+      notes="Canada has no agreement to refer its own case under: its officer gets 422"),
+    R("POST", "/cases/{case_id}/transfers", LEAD, deny=HIDE,
+      form=lambda w: {"to_org_id": str(w.net.orgs["germany"].id), "reason": "Germany processes it"},
+      also_ok=frozenset({409}), notes="the offered case already has a transfer waiting"),
+    R("GET", "/referrals", CASE_STAFF),
+    R("GET", "/referrals/{referral_id}",
+      {"live": AGENCY | CANADA, "revoked": AGENCY | {"minister_spain"}, "missing": NOBODY}, deny=HIDE,
+      notes="a recipient still sees that a revoked referral existed, and nothing of the case"),
+    R("POST", "/referrals/{referral_id}/status",
+      {"live": AGENCY | {"officer_canada"}, "revoked": AGENCY | {"minister_spain"}, "missing": NOBODY},
+      deny=HIDE, form=_referral_move, notes="on a revoked referral, allowed callers get 409"),
+    R("POST", "/referrals/{referral_id}/messages",
+      {"live": AGENCY | {"officer_canada"}, "revoked": NOBODY, "missing": NOBODY}, deny=HIDE,
+      form={"body": "Could you confirm the children's ages?"}),
+    R("GET", "/agreements", CASE_STAFF),
+    R("GET", "/agreements/new", AGREEMENT_PROPOSERS),
+    R("POST", "/agreements/new", AGREEMENT_PROPOSERS, form=_agreement_form),
+    R("GET", "/agreements/{agreement_id}", {"party": AGENCY | CANADA, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/agreements/{agreement_id}/decision", {"party": AGREEMENT_PROPOSERS, "missing": NOBODY}, deny=HIDE,
+      form={"decision": "ended", "reason": "Replaced by a new agreement"}),
+    R("GET", "/transfers", CASE_STAFF),
+    R("GET", "/transfers/{transfer_id}", {"pending": AGENCY | {"minister_germany"}, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/transfers/{transfer_id}/decision",
+      {"pending": frozenset({"admin_unhcr", "minister_germany"}), "missing": NOBODY}, deny=HIDE, form=_transfer_move),
+    # The API
+    R("GET", "/api/v1/cases", CASE_STAFF | READ_TOKENS - {"token_read_secretariat"}),
+    R("POST", "/api/v1/cases", CASE_OPENERS, json=_case_json),
+    R("GET", "/api/v1/cases/{case_id}", _tokens(SEE, read=True), deny=HIDE),
+    R("PATCH", "/api/v1/cases/{case_id}", WRITE, deny=HIDE, json={"current_location": "Quetta"}),
+    R("POST", "/api/v1/cases/{case_id}/members", WRITE, deny=HIDE,
+      json={"relationship": "child", "given_name": "Omar", "sex": "male", "date_of_birth": "2019",
+            "nationality": "AF"}),
+    R("PATCH", "/api/v1/cases/{case_id}/members/{member_id}", {**WRITE, "mismatch": NOBODY}, deny=HIDE,
+      json={"occupation": "Nurse"}),
+    R("DELETE", "/api/v1/cases/{case_id}/members/{member_id}", {**WRITE, "mismatch": NOBODY}, deny=HIDE,
+      notes="allowed callers get 409: the principal applicant cannot be removed"),
+    R("POST", "/api/v1/cases/{case_id}/members/{member_id}/principal", {**WRITE, "mismatch": NOBODY}, deny=HIDE,
+      json={"previous_becomes": "spouse"}),
+    R("POST", "/api/v1/cases/{case_id}/links", WRITE, deny=HIDE, json=lambda w: {"case_id": w.other_case_id()},
+      also_ok=frozenset({422})),
+    R("DELETE", "/api/v1/cases/{case_id}/links/{link_id}",
+      {"referred": frozenset({"caseworker_unhcr"}), "mismatch": NOBODY, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/api/v1/cases/{case_id}/stage", WRITE, deny=HIDE, json={"to": "needs_assessment"}),
+    R("PUT", "/api/v1/cases/{case_id}/checklist/{item}", WRITE, deny=HIDE, json={"status": "done"}),
+    R("GET", "/api/v1/cases/{case_id}/sensitive", PROTECTION, deny=HIDE, token_deny=SEALED_FROM_TOKENS,
+      query="sections=protection", notes="sealed sections never go to API tokens: 403, whatever the persona sees"),
+    R("PUT", "/api/v1/cases/{case_id}/sensitive/{part}", WRITE, deny=HIDE, token_deny=SEALED_FROM_TOKENS,
+      json={"value": {"narrative": "Matrix narrative"}}),
+    R("POST", "/api/v1/cases/{case_id}/confidential-notes", CONFIDENTIAL, deny=HIDE,
+      json=lambda w: {"member_id": str(w.principal_member(w.path_values.get("case_id", ""))), "body": "Matrix"}),
+    R("GET", "/api/v1/cases/{case_id}/log", _tokens(LOG, read=True), deny=HIDE),
+    R("GET", "/api/v1/cases/{case_id}/consents", HANDLE, deny=HIDE),
+    R("POST", "/api/v1/cases/{case_id}/consents", HANDLE, deny=HIDE, json=_consent),
+    R("POST", "/api/v1/cases/{case_id}/consents/{consent_id}/withdraw",
+      {"referred": AGENCY, "mismatch": NOBODY, "missing": NOBODY}, deny=HIDE, json={"reason": "Asked to stop"}),
+    R("GET", "/api/v1/cases/{case_id}/referrals", _tokens(SEE, read=True), deny=HIDE),
+    R("POST", "/api/v1/cases/{case_id}/referrals", HANDLE, deny=HIDE, json=_refer, also_ok=frozenset({422})),
+    R("POST", "/api/v1/cases/{case_id}/transfers", _tokens(LEAD, read=False), deny=HIDE,
+      json=lambda w: {"to_org_id": str(w.net.orgs["germany"].id), "reason": "Germany processes it"},
+      also_ok=frozenset({409})),
+    R("GET", "/api/v1/referrals", CASE_STAFF | {"token_read_canada", "token_admin_canada"}),
+    R("GET", "/api/v1/referrals/{referral_id}",
+      {"live": AGENCY | CANADA | {"token_read_canada", "token_admin_canada"},
+       "revoked": AGENCY | {"minister_spain"}, "missing": NOBODY}, deny=HIDE),
+    R("PATCH", "/api/v1/referrals/{referral_id}",
+      {"live": AGENCY | {"officer_canada"}, "revoked": AGENCY | {"minister_spain"}, "missing": NOBODY},
+      deny=HIDE, json=_referral_move),
+    R("GET", "/api/v1/referrals/{referral_id}/messages",
+      {"live": AGENCY | CANADA | {"token_read_canada", "token_admin_canada"}, "revoked": AGENCY,
+       "missing": NOBODY}, deny=HIDE),
+    R("POST", "/api/v1/referrals/{referral_id}/messages",
+      {"live": AGENCY | {"officer_canada"}, "revoked": NOBODY, "missing": NOBODY}, deny=HIDE,
+      json={"body": "Could you confirm the children's ages?"}),
+    R("GET", "/api/v1/agreements", CASE_STAFF | {"token_read_canada", "token_admin_canada"}),
+    R("POST", "/api/v1/agreements", AGREEMENT_PROPOSERS | {"token_admin_canada"}, json=_agreement),
+    R("GET", "/api/v1/agreements/{agreement_id}",
+      {"party": AGENCY | CANADA | {"token_read_canada", "token_admin_canada"}, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/api/v1/agreements/{agreement_id}/decision",
+      {"party": AGREEMENT_PROPOSERS | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE,
+      json={"decision": "ended", "reason": "Replaced by a new agreement"}),
+    R("GET", "/api/v1/transfers", CASE_STAFF | {"token_read_canada", "token_admin_canada"}),
+    R("GET", "/api/v1/transfers/{transfer_id}", {"pending": AGENCY | {"minister_germany"}, "missing": NOBODY},
+      deny=HIDE),
+    R("POST", "/api/v1/transfers/{transfer_id}/decision",
+      {"pending": frozenset({"admin_unhcr", "minister_germany"}), "missing": NOBODY}, deny=HIDE,
+      json=_transfer_move),
 ]

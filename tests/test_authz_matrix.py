@@ -7,6 +7,7 @@ Each call runs inside a savepoint that is rolled back, so calls cannot affect ea
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 
+from rdn.cases.models import Member
+from rdn.cases.policy import access_case
 from rdn.core import clock, identity, outbox
 from rdn.core.audit import Actor
 from rdn.core.mail import send_email
@@ -77,6 +80,14 @@ class World:
     page: dict[str, uuid.UUID] = field(default_factory=dict)  # persona -> their page in the shared crisis
     method: dict[str, uuid.UUID] = field(default_factory=dict)  # persona -> a contact method of theirs
     ack_token: str = ""
+    case: dict[str, uuid.UUID] = field(default_factory=dict)  # referred, revoked, canadian, offered
+    case_number: dict[str, str] = field(default_factory=dict)
+    principal: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # case id -> principal member id
+    link: uuid.UUID | None = None  # between "referred" and "revoked"
+    consent: uuid.UUID | None = None  # on "referred", to Canada
+    referral: dict[str, uuid.UUID] = field(default_factory=dict)  # live, revoked
+    agreement: uuid.UUID | None = None  # the agency and Canada
+    transfer: uuid.UUID | None = None  # the agency offers a case to Germany
     persona: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -108,6 +119,19 @@ class World:
         org = next((o for o in self.net.orgs.values() if str(o.id) == org_id), None)
         return {"name": org.name if org else "x", "country": org.country if org else None}
 
+    def principal_member(self, case_id: str) -> uuid.UUID:
+        return self.principal.get(uuid.UUID(case_id), uuid.uuid4()) if case_id else uuid.uuid4()
+
+    def _other_case(self) -> str:
+        """A second case of the caller's organization, to link to."""
+        return "canadian2" if self.org_key(self.persona) == "canada" else "revoked"
+
+    def other_case_number(self) -> str:
+        return self.case_number[self._other_case()]
+
+    def other_case_id(self) -> str:
+        return str(self.case[self._other_case()])
+
     def unique(self, prefix: str) -> str:
         self.counter += 1
         return f"{prefix}-{self.counter}-{uuid.uuid4().hex[:6]}"
@@ -123,7 +147,11 @@ class World:
         user = self.net.people[self.user_persona(persona)]
         out: dict[str, str] = {}
         for name in names:
-            if rel == "missing":
+            if name == "item":
+                out[name] = "security"
+            elif name == "part":
+                out[name] = "protection"
+            elif rel == "missing":
                 out[name] = missing
             elif name == "org_id":
                 out[name] = str(self.net.orgs[own_key if rel == "own" else other_key].id)
@@ -170,6 +198,27 @@ class World:
                 out[name] = str(self.method[me if rel == "own" else other])
             elif name == "token":
                 out[name] = self.ack_token
+            elif name == "case_id":
+                if rel == "mismatch":  # a member of the Canadian case, or the referred case's link or consent,
+                    # under the path of a case the agency also writes to
+                    rel = "offered" if {"link_id", "consent_id"} & set(names) else "referred"
+                    out[name] = str(self.case[rel])
+                    rel = "mismatch"
+                else:
+                    out[name] = str(self.case[rel or ""])
+            elif name == "member_id":
+                other = self.case["canadian"] if rel == "mismatch" else self.case[rel or ""]
+                out[name] = str(self.principal[other])
+            elif name == "link_id":
+                out[name] = str(self.link)
+            elif name == "consent_id":
+                out[name] = str(self.consent)
+            elif name == "referral_id":
+                out[name] = str(self.referral[rel or ""])
+            elif name == "agreement_id":
+                out[name] = str(self.agreement)
+            elif name == "transfer_id":
+                out[name] = str(self.transfer)
             else:  # pragma: no cover - a new kind of parameter needs a relationship here
                 raise AssertionError(f"no relationship defined for path parameter {name}")
         return out
@@ -208,6 +257,7 @@ def world(app, session) -> Iterator[World]:
     w.dead_job = job.id
     session.commit()
     _red_phone(w, session)
+    _cases(w, session)
     anonymous = Client(app)
     page = anonymous.get("/login")
     anonymous.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -261,6 +311,69 @@ def _red_phone(w: World, session: Any) -> None:
 ACTOR_MATRIX = Actor("matrix")
 
 
+def _cases(w: World, session: Any) -> None:
+    """Agreements in force from the agency to Canada, Spain and Germany; the agency's case referred to Canada
+    and linked to another whose referral to Spain was revoked; a case Canada owns; a case the agency offers
+    to Germany. The "mismatch" relationship points at the Canadian case's member (or the agency's link) under
+    the referred case's path."""
+    from rdn.cases import service as cases
+    from rdn.cases import sharing
+    from rdn.cases.models import Agreement, AgreementStatus, Referral
+
+    net = w.net
+
+    def act(persona: str) -> identity.Principal:
+        p = identity.principal_for(session, net.people[persona], org_id=net.org_of(persona).id, via="session")
+        return dataclasses.replace(p, mfa_at=clock.now())
+
+    for gov in ("canada", "spain", "germany"):
+        agreement = Agreement(provider_org_id=net.orgs["unhcr"].id, recipient_org_id=net.orgs[gov].id,
+                              title=f"Agency and {gov}", purposes=["resettlement"],
+                              sections=["identity", "needs", "background"], status=AgreementStatus.active,
+                              proposed_by_org_id=net.orgs["unhcr"].id, decided_at=clock.now())
+        session.add(agreement)
+        session.flush()
+        if gov == "canada":
+            w.agreement = agreement.id
+    fields = {"current_country": "PK", "category_primary": "LPN", "category_secondary": "LAS",
+              "processing_priority": "urgent", "submission_priority": "normal"}
+
+    def household(name: str) -> list[dict[str, Any]]:
+        return [{"relationship": "principal", "given_name": name, "family_name": "Matrix", "sex": "female",
+                 "date_of_birth": "1991", "nationality": "AF"},
+                {"relationship": "child", "given_name": "Child", "family_name": "Matrix", "sex": "male",
+                 "date_of_birth": "2015", "nationality": "AF"}]
+
+    for key, persona in (("referred", "caseworker_unhcr"), ("revoked", "caseworker_unhcr"),
+                         ("canadian", "officer_canada"), ("canadian2", "officer_canada"),
+                         ("offered", "caseworker_unhcr")):
+        case = cases.create_case(session, actor=act(persona), case=fields, members=household(key.title()))
+        w.case[key] = case.id
+        w.case_number[key] = case.number
+        w.principal[case.id] = session.scalars(select(Member.id).where(Member.case_id == case.id,
+                                                                       Member.relationship == "principal")).one()
+    agency = act("caseworker_unhcr")
+    access = {k: access_case(session, agency, w.case[k]) for k in ("referred", "revoked", "offered")}
+    for key, gov in (("referred", "canada"), ("revoked", "spain")):
+        consent = sharing.record_consent(session, actor=agency, access=access[key],
+                                         recipient_org_id=net.orgs[gov].id, purpose="resettlement", method="written")
+        if key == "referred":
+            w.consent = consent.id
+        sharing.refer(session, actor=agency, access=access[key], recipients=[net.orgs[gov].id],
+                      purpose="resettlement", sections=["identity", "needs"])
+    sharing.record_consent(session, actor=agency, access=access["referred"], recipient_org_id=net.orgs["germany"].id,
+                           purpose="resettlement", method="written")
+    revoked = session.scalars(select(Referral).where(Referral.case_id == w.case["revoked"])).one()
+    sharing.change_referral(session, actor=agency, referral=revoked, status="revoked", reason="Family withdrew")
+    w.referral["revoked"] = revoked.id
+    w.referral["live"] = session.scalars(select(Referral.id).where(Referral.case_id == w.case["referred"])).one()
+    w.link = cases.link_cases(session, actor=agency, access=access["referred"], other=access["revoked"],
+                              reason="Siblings").id
+    w.transfer = sharing.request_transfer(session, actor=act("admin_unhcr"), access=access["offered"],
+                                          to_org_id=net.orgs["germany"].id, reason="Germany processes it").id
+    session.commit()
+
+
 def classify(response: Any) -> str:
     status = response.status_code
     if status == 401:
@@ -283,14 +396,18 @@ def expected(row: Row, persona: str, rel: str | None) -> str:
         # Pages answer to browser sessions only; a bearer token is ignored there (and, with no session
         # cookie, an unsafe request fails the CSRF check first).
         return LOGIN if row.method == "GET" else DENY
-    return OK if persona in row.allowed.get(rel, frozenset()) else row.denial(rel)
+    if persona in row.allowed.get(rel, frozenset()):
+        return OK
+    if persona in row.token_deny.get(rel, frozenset()):
+        return DENY
+    return row.denial(rel)
 
 
 def call(w: World, row: Row, persona: str, rel: str | None) -> Any:
     names = _PARAM.findall(row.path)
     w.persona = persona
     w.path_values = w.values(persona, rel, names) if names else {}
-    url = row.path.format(**w.path_values)
+    url = row.path.format(**w.path_values) + (f"?{row.query}" if row.query else "")
     client = w.clients["bearer"] if persona in TOKENS else w.clients[persona]
     kwargs: dict[str, Any] = {}
     if persona in TOKENS:

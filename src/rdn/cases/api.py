@@ -208,12 +208,12 @@ def read_sensitive(case_id: uuid.UUID, db: DbSession, principal: CurrentPrincipa
     return {s.value: v for s, v in opened.items()}
 
 
-@router.put("/cases/{case_id}/sensitive/{section}", status_code=204,
+@router.put("/cases/{case_id}/sensitive/{part}", status_code=204,
             summary="Set or clear a sealed section (browser session, fresh step-up)")
-def write_sensitive(case_id: uuid.UUID, section: Section, body: SensitiveIn, db: DbSession,
+def write_sensitive(case_id: uuid.UUID, part: Section, body: SensitiveIn, db: DbSession,
                     principal: CurrentPrincipal) -> None:
     access = access_case(db, principal, case_id)
-    service.write_sensitive(db, actor=principal, access=access, section=section, value=body.value,
+    service.write_sensitive(db, actor=principal, access=access, section=part, value=body.value,
                             version=body.version)
 
 
@@ -327,8 +327,11 @@ def change_referral(referral_id: uuid.UUID, body: ReferralChange, db: DbSession,
             summary="The referral's thread (while it is live)")
 def referral_messages(referral_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal) -> list[Any]:
     referral = _referral(db, principal, referral_id)
-    if referral.sender_org_id != principal.org_id and referral.status not in LIVE_REFERRAL:
-        raise policy.NotFound()  # a revoked or rejected referral shows its recipient nothing more
+    if referral.sender_org_id != principal.org_id:
+        # The recipient reads the thread only while the referral still shows it the case.
+        if referral.status not in LIVE_REFERRAL:
+            raise policy.NotFound()
+        access_case(db, principal, referral.case_id)
     return sharing.messages_of(db, referral)
 
 

@@ -568,6 +568,9 @@ class ReferralRound(Base):
     recipients: Mapped[list[str]]  # organization ids, in the order they are asked
     next_index: Mapped[int] = mapped_column(default=0)  # sequential: the next recipient to ask
     note: Mapped[str] = mapped_column(Text, default="")
+    # The sender's overrides hold for every government of the round, however late it is asked.
+    consent_override_reason: Mapped[str] = mapped_column(String(500), default="")
+    nationality_override_reason: Mapped[str] = mapped_column(String(500), default="")
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(_fk("users", "SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 

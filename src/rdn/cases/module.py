@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from rdn.cases import policy as _policy  # noqa: F401 - registers the rules
 from rdn.cases import search
 from rdn.cases.api import router as api
+from rdn.cases.demo import seed
 from rdn.cases.models import Agreement, AgreementStatus, Case, Referral, ReferralStatus, Transfer, TransferStatus
 from rdn.cases.pages import router as pages
 from rdn.core import policy
@@ -40,7 +41,7 @@ def _card(session: Session, principal: Principal) -> dict[str, Any]:
 
 
 module = Module(
-    name="cases", pages=pages, api=api, demo_order=20,
+    name="cases", pages=pages, api=api, demo=seed, demo_order=20,
     nav=[NavItem(N_("Cases"), "/cases", action="case.read", order=10),
          NavItem(N_("Referrals"), "/referrals", action="referral.read", order=11)],
     cards=[Card("cards/cases.html", _card, action="case.read", order=2)],

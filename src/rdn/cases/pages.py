@@ -4,6 +4,7 @@ data-sharing agreements, transfers, the access log. Every form works without Jav
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from typing import Annotated, Any
@@ -50,7 +51,6 @@ from rdn.cases.models import (
 )
 from rdn.cases.pipeline import STAGE_NAMES, Stage
 from rdn.cases.policy import OWNER_KINDS, CaseAccess, access_case, referral_side
-from rdn.cases.validation import language_name
 from rdn.core import i18n, policy
 from rdn.core.errors import Conflict, ValidationFailed
 from rdn.core.i18n import gettext as _
@@ -83,9 +83,45 @@ def labels() -> dict[str, Any]:
     }
 
 
+_FIELD_LABELS = {
+    "given_name": i18n.N_("Given name"), "family_name": i18n.N_("Family name"),
+    "other_names": i18n.N_("Other spellings"), "relationship": i18n.N_("Relationship"), "sex": i18n.N_("Sex"),
+    "date_of_birth": i18n.N_("Year or date of birth"), "birth_year": i18n.N_("Year or date of birth"),
+    "nationality": i18n.N_("Nationality"), "languages": i18n.N_("Languages"), "education": i18n.N_("Education"),
+    "occupation": i18n.N_("Occupation"), "specific_needs": i18n.N_("Specific needs"),
+    "current_country": i18n.N_("Country where the family is now"),
+    "current_location": i18n.N_("Town, camp or settlement"), "category_primary": i18n.N_("Primary category"),
+    "category_secondary": i18n.N_("Secondary category"), "processing_priority": i18n.N_("Processing priority"),
+    "submission_priority": i18n.N_("Submission priority"), "members": i18n.N_("The family"),
+    "country": i18n.N_("Country"), "city": i18n.N_("City"), "note": i18n.N_("Note"), "reason": i18n.N_("Reason"),
+    "sections": i18n.N_("Sections"), "purpose": i18n.N_("Purpose"), "purposes": i18n.N_("Purposes"),
+    "recipients": i18n.N_("Governments"), "title": i18n.N_("Title"), "body": i18n.N_("Message"),
+    "valid_until": i18n.N_("Valid until"), "other_org_id": i18n.N_("With"), "number": i18n.N_("Case number"),
+}
+_ROW = re.compile(r"^(members|family_ties|recipients)\[(\d+)\]\.?(.*)$")
+
+
+def _label(field: str) -> str:
+    """A field key as people read it: "members[2].sex" -> "Person 3 · Sex"."""
+    match = _ROW.match(field)
+    if match:
+        kind, index, rest = match.group(1), int(match.group(2)), match.group(3)
+        if kind == "recipients":
+            return ""  # the message already names the government
+        row = _("Person %(n)s", n=index + 1) if kind == "members" else _("Family tie %(n)s", n=index + 1)
+        return f"{row} · {_(_FIELD_LABELS[rest])}" if rest in _FIELD_LABELS else row
+    last = field.rsplit(".", 1)[-1]
+    return _(_FIELD_LABELS[last]) if last in _FIELD_LABELS else ""
+
+
 def _errors(db: Session, exc: ValidationFailed | Conflict) -> dict[str, str]:
+    """Roll back, and give each error keyed by its field with the field's name in the message."""
     db.rollback()
-    return {e.field: e.message for e in exc.errors} or {"form": exc.detail}
+    out = {}
+    for e in exc.errors:
+        label = _label(e.field)
+        out[e.field] = f"{label}: {e.message}" if label else e.message
+    return out or {"form": exc.detail}
 
 
 def _org_names(db: Session) -> dict[uuid.UUID, str]:
@@ -111,7 +147,8 @@ def _choices() -> dict[str, Any]:
     locale = i18n.locale_var.get()
     return {
         "countries": i18n.countries(locale),
-        "languages": sorted(((code, language_name(code, locale)) for code in _COMMON_LANGUAGES), key=lambda x: x[1]),
+        "languages": sorted(((code, i18n.language_name(code, locale)) for code in _COMMON_LANGUAGES),
+                            key=lambda x: x[1]),
         "stages": list(Stage), "relationships": list(Relationship), "sections_shareable": [
             s for s in Section if s in SHAREABLE],
     }
@@ -182,8 +219,8 @@ def _members_from(form: Any, count: int) -> list[dict[str, Any]]:
         raw: dict[str, Any] = {name: str(form.get(f"m{i}-{name}") or "") for name in MEMBER_INPUTS}
         raw["specific_needs"] = [str(v) for v in form.getlist(f"m{i}-specific_needs")]
         raw["languages"] = [str(v) for v in form.getlist(f"m{i}-languages") if v] or raw["languages"]
-        if not any(str(v).strip() for k, v in raw.items() if k not in ("relationship", "sex", "stateless",
-                                                                          "education")):
+        typed = [v for k, v in raw.items() if k not in ("relationship", "sex", "stateless", "education")]
+        if not any(v.strip() if isinstance(v, str) else v for v in typed):
             continue  # an untouched row
         members.append(raw)
     return members
@@ -488,10 +525,11 @@ def unlink_case(request: Request, case_id: uuid.UUID, link_id: uuid.UUID, db: Db
 # Sensitive sections -----------------------------------------------------------------------------------------------
 
 
-@router.get("/cases/{case_id}/sensitive/{section}")
-def reveal(request: Request, case_id: uuid.UUID, section: Section, db: DbSession,
+@router.get("/cases/{case_id}/sensitive/{part}")
+def reveal(request: Request, case_id: uuid.UUID, part: Section, db: DbSession,
            principal: CurrentPrincipal) -> Response:
     """Open one sealed section: a step-up first, then the read is audited."""
+    section = part
     access = access_case(db, principal, case_id)
     if section not in SENSITIVE or not access.sees(section):
         raise policy.NotFound()
@@ -505,9 +543,10 @@ def reveal(request: Request, case_id: uuid.UUID, section: Section, db: DbSession
     }, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/cases/{case_id}/sensitive/{section}")
-def write_sensitive(request: Request, case_id: uuid.UUID, section: Section, db: DbSession,
+@router.post("/cases/{case_id}/sensitive/{part}")
+def write_sensitive(request: Request, case_id: uuid.UUID, part: Section, db: DbSession,
                     principal: CurrentPrincipal, form: PostedForm) -> Response:
+    section = part
     access = access_case(db, principal, case_id)
     if section not in CASE_SEALED:
         raise policy.NotFound()
@@ -693,7 +732,8 @@ def _referral_context(db: Session, principal: Principal, referral: Referral, **e
             action = "referral.respond" if side == Side.recipient else "referral.revoke"
             if policy.can(principal, action, referral):
                 moves.append(new.value)
-    show_thread = side == Side.sender or referral.status in LIVE_REFERRAL
+    # The recipient reads the thread only while the referral still shows it the case.
+    show_thread = side == Side.sender or (referral.status in LIVE_REFERRAL and access is not None)
     ctx = {"referral": referral, "case": case, "view": view, "access": access, "side": side, "moves": moves,
            "labels": labels(), "org_names": _org_names(db),
            "messages": sharing.messages_of(db, referral) if show_thread else [],

@@ -109,6 +109,9 @@ def filtered(p: Principal, f: CaseFilters) -> Select[Any]:
         stmt = stmt.where(exists(select(Referral.id).where(
             Referral.case_id == Case.id, Referral.recipient_org_id == f.referred_to,
             Referral.status.in_(LIVE_REFERRAL))))
+        if f.referred_to != p.org_id:
+            # Where else a case was referred is its owner's to know (a recipient sees its own referrals only).
+            stmt = stmt.where(Case.owner_org_id == p.org_id)
     rank = None
     q = f.q.strip()
     if q and CASE_NUMBER.match(q):

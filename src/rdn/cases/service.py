@@ -77,10 +77,15 @@ def _audit(session: Session, actor: Principal, case: Case | uuid.UUID, action: s
                         details=details, purpose=purpose)
 
 
-def _touch(case: Case, version: int | None = None) -> None:
-    """Check the version the caller saw (optimistic concurrency) and move it on."""
+def _check_version(case: Case, version: int | None) -> None:
+    """Optimistic concurrency: refuse before changing anything if the case moved on since the caller saw it."""
     if version is not None and version != case.version:
         raise Conflict(_("This case was changed by someone else since you opened it: reload it and try again"))
+
+
+def _touch(case: Case, version: int | None = None) -> None:
+    """Check the version the caller saw (optimistic concurrency) and move it on."""
+    _check_version(case, version)
     case.version += 1
     case.updated_at = clock.now()
 
@@ -267,6 +272,7 @@ def update_case(session: Session, *, actor: Principal, access: CaseAccess, chang
         prefs, more = clean_preferences(changes["preferences"] or {})
         errors += more
     _fail(errors)
+    _check_version(case, version)
     changed = sorted(k for k, v in data.items() if v != current[k])
     for key in changed:
         setattr(case, key, data[key])
@@ -304,6 +310,7 @@ def add_member(session: Session, *, actor: Principal, access: CaseAccess, data: 
     position = (session.scalar(select(func.max(Member.position)).where(Member.case_id == case.id)) or 0) + 1
     if case.size >= 60:
         raise ValidationFailed("members", _("at most %(high)s people in one case", high=60))
+    _check_version(case, version)
     member = _member_row(case, cleaned, position)
     session.add(member)
     session.flush()
@@ -333,6 +340,7 @@ def update_member(session: Session, *, actor: Principal, access: CaseAccess, mem
     changed = sorted(k for k in MEMBER_FIELDS if cleaned[k] != current[k])
     if not changed:
         return member
+    _check_version(access.case, version)
     for key in changed:
         setattr(member, key, cleaned[key])
     member.updated_at = clock.now()
@@ -359,6 +367,7 @@ def make_principal(session: Session, *, actor: Principal, access: CaseAccess, me
         raise ValidationFailed("previous_becomes", _("must not be the principal applicant"))
     if member.relationship == Relationship.principal:
         return member
+    _check_version(access.case, version)
     previous = session.scalars(select(Member).where(Member.case_id == access.case.id,
                                                     Member.relationship == Relationship.principal)).first()
     if previous is not None:
@@ -376,6 +385,7 @@ def remove_member(session: Session, *, actor: Principal, access: CaseAccess, mem
     policy.require(actor, "case.update", access)
     if member.relationship == Relationship.principal:
         raise Conflict(_("The principal applicant cannot be removed from the case"))
+    _check_version(access.case, version)
     session.delete(member)
     session.flush()
     _refresh_household(session, access.case)
@@ -428,6 +438,12 @@ def linked_cases(session: Session, actor: Principal, case: Case) -> list[tuple[C
 # Sensitive sections -------------------------------------------------------------------------------------------
 
 
+def _refuse_tokens(actor: Principal) -> None:
+    """Sealed sections are for people in a browser session: an API token, whatever it may see, gets a 403."""
+    if actor.via != "session":
+        raise policy.Forbidden()
+
+
 def _require_fresh(actor: Principal) -> None:
     """A browser session that confirmed its TOTP code in the last few minutes: API tokens never qualify."""
     if actor.via != "session":
@@ -444,6 +460,7 @@ def read_sensitive(session: Session, *, actor: Principal, access: CaseAccess, se
     wanted = [Section(s) for s in sections]
     if any(s not in SENSITIVE for s in wanted):
         raise ValidationFailed("sections", _("only sensitive sections are read this way"))
+    _refuse_tokens(actor)
     if any(not access.sees(s) for s in wanted):
         raise policy.NotFound()
     _require_fresh(actor)
@@ -493,9 +510,11 @@ def write_sensitive(session: Session, *, actor: Principal, access: CaseAccess, s
     section = Section(section)
     if section not in CASE_SEALED:
         raise ValidationFailed("section", _("is not a sealed section of the case"))
+    _refuse_tokens(actor)
     policy.require(actor, "case.sensitive.write", access)
     _require_fresh(actor)
     cleaned = clean_sensitive(section, value)
+    _check_version(access.case, version)
     access.case.seal(section.value, cleaned, keyring=Keyring.of(session))
     _touch(access.case, version)
     _audit(session, actor, access.case, "case.sensitive.write", {"section": section.value,
@@ -504,6 +523,7 @@ def write_sensitive(session: Session, *, actor: Principal, access: CaseAccess, s
 
 def add_confidential_note(session: Session, *, actor: Principal, access: CaseAccess, member: Member,
                           body: str) -> ConfidentialNote:
+    _refuse_tokens(actor)
     policy.require(actor, "case.confidential.write", access)
     _require_fresh(actor)
     text = (body or "").strip()
@@ -556,6 +576,7 @@ def move(session: Session, *, actor: Principal, access: CaseAccess, to: Stage | 
         if unfinished:
             raise Conflict(_("The pre-departure checklist is not complete: %(items)s",
                              items=", ".join(unfinished)))
+    _check_version(case, version)
     now = clock.now()
     case.stage, case.stage_since = target, now
     if target == Stage.submitted:
@@ -579,7 +600,12 @@ def set_checklist(session: Session, *, actor: Principal, access: CaseAccess, ite
                   status: ChecklistStatus | str, note: str = "") -> ChecklistEntry:
     policy.require(actor, "case.checklist", access)
     try:
-        item, status = ChecklistItem(item), ChecklistStatus(status)
+        item = ChecklistItem(item)
+    except ValueError:
+        raise ValidationFailed("item", _("must be one of %(values)s",
+                                         values=", ".join(i.value for i in ChecklistItem))) from None
+    try:
+        status = ChecklistStatus(status)
     except ValueError:
         raise ValidationFailed("status", _("must be one of %(values)s",
                                            values=", ".join(s.value for s in ChecklistStatus))) from None

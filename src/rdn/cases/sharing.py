@@ -53,7 +53,7 @@ from rdn.cases.models import (
     Transfer,
     TransferStatus,
 )
-from rdn.cases.policy import HANDLERS, LEADERS, OWNER_KINDS, CaseAccess, referral_side
+from rdn.cases.policy import HANDLERS, LEADERS, OWNER_KINDS, CaseAccess, access_case, referral_side
 from rdn.cases.service import reassign_owner
 from rdn.config import get_settings
 from rdn.core import audit, clock, i18n, policy, webhooks
@@ -200,10 +200,11 @@ def decide_agreement(session: Session, *, actor: Principal, agreement: Agreement
         raise Conflict(_("The other party decides on a proposal"))
     if new == AgreementStatus.ended:
         return end_agreement(session, actor=actor, agreement=agreement, reason=reason)
+    reason = _reason(reason, required=False, high=500)  # before anything changes
     _move_agreement(agreement, new)
     agreement.decided_by_user_id, agreement.decided_at = actor.user_id, clock.now()
     if new != AgreementStatus.active:
-        agreement.end_reason = _reason(reason, required=False, high=500)
+        agreement.end_reason = reason
     audit.record(session, action=f"agreement.{new.value}", actor=actor, object_type="agreement",
                  object_id=agreement.id)
     _tell_other_party(session, actor, agreement)
@@ -290,8 +291,9 @@ def withdraw_consent(session: Session, *, actor: Principal, access: CaseAccess, 
         raise policy.NotFound()
     if consent.withdrawn_at is not None:
         raise Conflict(_("This consent was already withdrawn"))
+    reason = _reason(reason, high=500)  # before anything changes
     consent.withdrawn_at, consent.withdrawn_by_user_id = clock.now(), actor.user_id
-    consent.withdrawn_reason = _reason(reason, high=500)
+    consent.withdrawn_reason = reason
     audit.record(session, action="case.consent.withdraw", actor=actor, object_type="case",
                  object_id=access.case.id, details={"consent": str(consent.id)})
     for referral in session.scalars(select(Referral).where(Referral.consent_id == consent.id,
@@ -382,7 +384,9 @@ def refer(session: Session, *, actor: Principal, access: CaseAccess, recipients:
     note = _reason(note, "note", required=False, high=5000)
     round_ = ReferralRound(case_id=access.case.id, sender_org_id=access.case.owner_org_id, mode=mode,
                            purpose=purpose, sections=chosen, recipients=[str(o.id) for o in orgs], next_index=0,
-                           note=note, created_by_user_id=actor.user_id, created_at=clock.now())
+                           note=note, consent_override_reason=consent_override_reason,
+                           nationality_override_reason=nationality_override_reason,
+                           created_by_user_id=actor.user_id, created_at=clock.now())
     session.add(round_)
     session.flush()
     overrides = {"consent": consent_override_reason, "nationality": nationality_override_reason}
@@ -398,7 +402,10 @@ def refer(session: Session, *, actor: Principal, access: CaseAccess, recipients:
 
 
 def _open(session: Session, actor: Principal | audit.Actor, round_: ReferralRound, org: Organization,
-          overrides: dict[str, str], *, notify: bool = True) -> Referral:
+          overrides: dict[str, str], *, notify: bool = True,
+          override_by: dict[str, uuid.UUID | None] | None = None) -> Referral:
+    """Ask ``org``. ``override_by``: who made the overrides, when not the actor (the next in a sequential
+    round is opened by the rejection of the one before, but rests on the sender's overrides)."""
     case = session.get(Case, round_.case_id)
     assert case is not None
     purpose = Purpose(round_.purpose)
@@ -407,16 +414,17 @@ def _open(session: Session, actor: Principal | audit.Actor, round_: ReferralRoun
     consent = active_consent(session, case.id, org.id, purpose)
     now = clock.now()
     user_id = getattr(actor, "user_id", None)
+    by = override_by or {"consent": user_id, "nationality": user_id}
     referral = Referral(
         round_id=round_.id, case_id=case.id, sender_org_id=round_.sender_org_id, recipient_org_id=org.id,
         agreement_id=agreement.id, purpose=purpose, sections=list(round_.sections),
         shares_identity=Section.identity.value in round_.sections, status=ReferralStatus.pending,
         consent_id=consent.id if consent else None,
         consent_override_reason="" if consent else overrides.get("consent", ""),
-        consent_override_by_user_id=None if consent else user_id,
+        consent_override_by_user_id=by["consent"] if overrides.get("consent") and not consent else None,
         nationality_override_reason=overrides.get("nationality", ""),
-        nationality_override_by_user_id=user_id if overrides.get("nationality") else None,
-        note=round_.note, created_by_user_id=user_id, created_at=now, updated_at=now)
+        nationality_override_by_user_id=by["nationality"] if overrides.get("nationality") else None,
+        note=round_.note, created_by_user_id=round_.created_by_user_id, created_at=now, updated_at=now)
     session.add(referral)
     session.flush()
     audit.record(session, action="referral.open", actor=actor, object_type="case", object_id=case.id,
@@ -443,14 +451,16 @@ def _next_in_turn(session: Session, actor: Principal | audit.Actor, referral: Re
         round_.next_index += 1
         if org is None or not org.active:
             continue
-        overrides = {"consent": referral.consent_override_reason,
-                     "nationality": referral.nationality_override_reason}
+        overrides = {"consent": round_.consent_override_reason,
+                     "nationality": round_.nationality_override_reason}
         access = CaseAccess(case, True, frozenset())
         _a, _c, problem = _check_recipient(session, access, org, Purpose(round_.purpose), list(round_.sections),
                                            consent_override=bool(overrides["consent"]),
                                            nationality_override=bool(overrides["nationality"]))
         if problem is None:
-            return _open(session, actor, round_, org, overrides)
+            return _open(session, actor, round_, org, overrides,
+                         override_by={"consent": round_.created_by_user_id,
+                                      "nationality": round_.created_by_user_id})
         audit.record(session, action="referral.skipped", actor=actor, object_type="case", object_id=case.id,
                      details={"round": str(round_.id), "recipient": str(org.id)})
     return None
@@ -495,6 +505,8 @@ def change_referral(session: Session, *, actor: Principal, referral: Referral, s
     policy.require(actor, "referral.respond" if side == Side.recipient else "referral.revoke", referral)
     if side not in sides:
         raise policy.Forbidden()
+    if side == Side.recipient:
+        access_case(session, actor, referral.case_id)  # still shown to it (agreement in force, nationality)
     text = ""
     if new in (ReferralStatus.rejected, ReferralStatus.revoked):
         text = _reason(reason)
@@ -512,6 +524,8 @@ def post_message(session: Session, *, actor: Principal, referral: Referral, body
     """A message on the referral's thread. The recipient asking on a pending referral takes it in progress."""
     policy.require(actor, "referral.message", referral)
     side = referral_side(actor, referral)
+    if side == Side.recipient:
+        access_case(session, actor, referral.case_id)  # still shown to it (agreement in force, nationality)
     text = (body or "").strip()
     if not 1 <= len(text) <= 5000:
         raise ValidationFailed("body", _("must be %(low)s to %(high)s characters", low=1, high=5000))
@@ -553,12 +567,23 @@ def purpose_label(purpose: Purpose | str) -> str:
 # Transfers ----------------------------------------------------------------------------------------------------
 
 
+def _nationality_problem(session: Session, case_id: uuid.UUID, org: Organization) -> str | None:
+    """Why a case cannot be handed to ``org``: it is the government of a member's country of nationality."""
+    if org.kind == OrgKind.government and org.country and org.country in _nationalities(session, case_id):
+        return _("%(org)s is the government of a member's country of nationality: a case is not handed to it",
+                 org=org.name)
+    return None
+
+
 def request_transfer(session: Session, *, actor: Principal, access: CaseAccess, to_org_id: Any,
                      reason: str) -> Transfer:
     policy.require(actor, "case.transfer", access)
     target = _org(session, to_org_id, "to_org_id")
     if target.id == access.case.owner_org_id or target.kind not in OWNER_KINDS:
         raise ValidationFailed("to_org_id", _("must be another organization that handles cases"))
+    problem = _nationality_problem(session, access.case.id, target)
+    if problem:
+        raise ValidationFailed("to_org_id", problem)
     pending = session.scalars(select(Transfer.id).where(Transfer.case_id == access.case.id,
                                                         Transfer.status == TransferStatus.pending)).first()
     if pending is not None:
@@ -587,8 +612,15 @@ def decide_transfer(session: Session, *, actor: Principal, transfer: Transfer, d
     if (new in (TransferStatus.accepted, TransferStatus.declined) and not receiver) or \
             (new == TransferStatus.cancelled and receiver) or new == TransferStatus.pending:
         raise policy.Forbidden()
+    note = _reason(note, "note", required=False)  # before anything changes
+    if new == TransferStatus.accepted:
+        to_org = session.get(Organization, transfer.to_org_id)
+        assert to_org is not None
+        problem = _nationality_problem(session, transfer.case_id, to_org)
+        if problem:
+            raise Conflict(problem)  # a member became a national since the request
     transfer.status, transfer.decided_by_user_id, transfer.decided_at = new, actor.user_id, clock.now()
-    transfer.decision_note = _reason(note, "note", required=False)
+    transfer.decision_note = note
     case = session.get(Case, transfer.case_id)
     assert case is not None
     if new == TransferStatus.accepted:

@@ -20,15 +20,9 @@ from babel import Locale
 from rdn.cases.models import Category, Education, Priority, Relationship, Sex, SpecificNeed
 from rdn.core import clock
 from rdn.core.errors import FieldError
-from rdn.core.i18n import countries
+from rdn.core.i18n import EXTRA_LANGUAGES, countries
 from rdn.core.i18n import gettext as _
 
-# ISO 639-3 codes of languages refugees speak that Babel's list lacks.
-EXTRA_LANGUAGES = {
-    "prs": "Dari", "haz": "Hazaragi", "kmr": "Northern Kurdish", "fuv": "Nigerian Fulfulde", "swc": "Congo Swahili",
-    "apd": "Sudanese Arabic", "ayp": "North Mesopotamian Arabic", "apc": "Levantine Arabic", "acm": "Iraqi Arabic",
-    "bcc": "Southern Balochi", "hno": "Northern Hindko", "zag": "Zaghawa", "fvr": "Fur", "mas": "Masalit",
-}
 _LIST_SPLIT = re.compile(r"\s*[;|,]\s*")
 _DOB = re.compile(r"^(\d{4})(?:-(\d{2})-(\d{2}))?$")
 MIN_YEAR = 1900
@@ -43,14 +37,6 @@ def country_codes() -> frozenset[str]:
 def language_codes() -> frozenset[str]:
     known = {code for code in Locale("en").languages if code.isalpha() and code.islower() and len(code) in (2, 3)}
     return frozenset(known | set(EXTRA_LANGUAGES))
-
-
-def language_name(code: str, locale: str = "en") -> str:
-    try:
-        name = Locale.parse(locale).languages.get(code)
-    except (ValueError, TypeError):
-        name = None
-    return name or EXTRA_LANGUAGES.get(code, code)
 
 
 def _text(value: Any) -> str:

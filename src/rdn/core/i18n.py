@@ -140,6 +140,22 @@ def format_datetime(value: datetime | None, locale: str | None = None, fmt: str 
     return _babel_format_datetime(value, format=fmt, tzinfo=value.tzinfo, locale=locale or locale_var.get())
 
 
+#: ISO 639-3 codes of languages refugees speak that Babel's list lacks (English names).
+EXTRA_LANGUAGES = {
+    "prs": "Dari", "haz": "Hazaragi", "kmr": "Northern Kurdish", "fuv": "Nigerian Fulfulde", "swc": "Congo Swahili",
+    "apd": "Sudanese Arabic", "ayp": "North Mesopotamian Arabic", "apc": "Levantine Arabic", "acm": "Iraqi Arabic",
+    "bcc": "Southern Balochi", "hno": "Northern Hindko", "zag": "Zaghawa", "fvr": "Fur", "mas": "Masalit",
+}
+
+
+def language_name(code: str | None, locale: str | None = None) -> str:
+    """A language's name in ``locale`` from its ISO 639 code (the code itself when unknown)."""
+    if not code:
+        return ""
+    name = _babel_locale(locale or locale_var.get()).languages.get(code)
+    return name or EXTRA_LANGUAGES.get(code, code)
+
+
 def format_date(value: date | None, locale: str | None = None, fmt: str = "medium") -> str:
     if value is None:
         return ""

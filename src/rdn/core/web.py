@@ -391,6 +391,7 @@ def _make_templates() -> Jinja2Templates:
     env.filters["datetime"] = i18n.format_datetime
     env.filters["number"] = i18n.format_number
     env.filters["date"] = i18n.format_date
+    env.filters["language"] = i18n.language_name
     env.filters["country"] = i18n.country_name
     env.filters["and_list"] = i18n.format_list
     env.filters["urlquote"] = lambda value: quote(str(value), safe="")

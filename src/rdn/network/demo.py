@@ -49,6 +49,7 @@ PERSONAS = [
     ("minister_germany", "minister@de.rdn.example", "Jonas Weber", "de", [Role.senior_official]),
     ("officer_us", "officer@us.rdn.example", "Grace Kim", "us", [Role.officer]),
     ("caseworker_unhcr", "caseworker@unhcr-like.rdn.example", "Fatima Rahimi", "unhcr-like", [Role.caseworker]),
+    ("admin_unhcr", "admin@unhcr-like.rdn.example", "Samuel Okafor", "unhcr-like", [Role.admin, Role.senior_official]),
     ("officer_iom", "officer@iom-like.rdn.example", "Carlos Mendoza", "iom-like", [Role.officer]),
     ("caseworker_costa_rica", "caseworker@smo-cr.rdn.example", "Ana Jiménez", "smo-cr", [Role.caseworker]),
     ("analyst_ec", "analyst@ec.rdn.example", "Sophie Laurent", "ec", [Role.analyst]),

@@ -4,7 +4,7 @@ imports.
 
 Revision ID: ad1cefa5e303
 Revises: 80cc4cb45b5d
-Create Date: 2026-11-28 03:49:14.374468
+Create Date: 2026-11-28 04:20:32.491736
 """
 
 from __future__ import annotations
@@ -246,6 +246,8 @@ def upgrade() -> None:
     sa.Column('recipients', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('next_index', sa.Integer(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('consent_override_reason', sa.String(length=500), nullable=False),
+    sa.Column('nationality_override_reason', sa.String(length=500), nullable=False),
     sa.Column('created_by_user_id', sa.Uuid(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_referral_rounds_case_id_cases'), ondelete='CASCADE'),
