@@ -6,9 +6,10 @@ import base64
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -311,9 +312,62 @@ def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
                 s.add(method)
                 planted.append((ContactMethod, method.id, "address", canary))
 
+        case_holder: dict[str, Any] = {}
+
+        def open_case() -> Any:
+            # A case of the agency, written through the cases service as a caseworker who just stepped up.
+            if "case" not in case_holder:
+                import dataclasses
+
+                from rdn.cases import service as cases
+                from rdn.cases.policy import access_case
+
+                worker = make_person(s, "caseworker@agency.test", agency, [Role.caseworker])[0]
+                p = identity.principal_for(s, worker, org_id=agency.id, via="session")
+                p = dataclasses.replace(p, mfa_at=clock.now())
+                case = cases.create_case(s, actor=p, case={
+                    "current_country": "PK", "category_primary": "SVT", "category_secondary": "MED",
+                    "processing_priority": "urgent", "submission_priority": "urgent"}, members=[
+                    {"relationship": "principal", "given_name": "Canary", "family_name": "Household", "sex": "female",
+                     "date_of_birth": "1990", "nationality": "AF"}])
+                case_holder.update(case=case, principal=p, access=access_case(s, p, case.id), cases=cases)
+            return case_holder
+
+        def fill_case_section(section: str) -> Callable[[], None]:
+            def fill() -> None:
+                from rdn.cases.models import Case
+
+                h = open_case()
+                canary = _canary(f"case-{section}")
+                value = {"narrative": canary}
+                if section == "medical":
+                    value.update(diagnosis=_canary("diagnosis"), treatment_unavailable=True, prognosis="",
+                                 informed_consent=True)
+                    also_secret.append(value["diagnosis"])
+                h["cases"].write_sensitive(s, actor=h["principal"], access=h["access"], section=section, value=value)
+                expected = h["cases"].clean_sensitive(h["cases"].Section(section), value)
+                planted.append((Case, h["case"].id, section, expected))
+                also_secret.append(canary)
+
+            return fill
+
+        def fill_confidential_notes() -> None:
+            from rdn.cases.models import ConfidentialNote
+
+            h = open_case()
+            member = h["cases"].members_of(s, h["case"])[0]
+            for n in range(2):
+                canary = _canary(f"confidential{n}")
+                note = h["cases"].add_confidential_note(s, actor=h["principal"], access=h["access"], member=member,
+                                                        body=canary)
+                planted.append((ConfidentialNote, note.id, "body", canary))
+
         fillers = {("users", "totp_secret"): fill_users, ("webhook_endpoints", "secret"): fill_webhooks,
                    ("idempotency_keys", "response_body"): fill_idempotency,
-                   ("contact_methods", "address"): fill_contact_methods}
+                   ("contact_methods", "address"): fill_contact_methods,
+                   ("case_confidential_notes", "body"): fill_confidential_notes,
+                   **{("cases", section): fill_case_section(section)
+                      for section in ("protection", "medical", "sogi", "svt")}}
         columns = crypto.sensitive_columns()
         missing = sorted(set(columns) - set(fillers))
         if missing:
@@ -326,8 +380,8 @@ def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
         # Audit something afterwards too, so the log has entries about these objects.
         audit.record(s, action="test.canary", actor=audit.SYSTEM, details={"fields": [c for _, c in columns]})
 
-    canaries = [c for *_, c in planted] + also_secret
-    assert len(set(canaries)) == len(canaries) == 10
+    canaries = [c for *_, c in planted if isinstance(c, str)] + also_secret
+    assert len(set(canaries)) == len(canaries) == 17
 
     if ON_POSTGRES:
         dump = subprocess.run(["pg_dump", "--no-owner", "-d", committed_db], capture_output=True, timeout=120,
