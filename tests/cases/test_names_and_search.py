@@ -32,6 +32,8 @@ SAME = [
     ["Fatima", "Fatimah", "فاطمة"],
     ["Yusuf", "Yousef", "يوسف"],
     ["Ibrahim", "Ebrahim", "ابراهيم"],
+    ["Abdullah", "Abdallah", "Abd Allah", "عبد الله", "عبدالله"],
+    ["Aisha", "Aysha", "Aïcha", "عائشة"],
 ]
 DIFFERENT = [("Mohammad", "Ali"), ("Ahmad", "Hamid"), ("Omar", "Osman")]
 

@@ -95,8 +95,8 @@ def skeleton(token: str) -> str:
         t = "abd" + _ABD_REST.sub("", t[3:])
     elif t.startswith(("abu", "abou")) and len(t) > 5:
         t = "abu" + t[4 if t.startswith("abou") else 3:]
-    if len(t) > 2 and t.endswith("h") and t[-2] in _VOWELS:
-        t = t[:-1]  # Fatimah / Fatima
+    if len(t) > 3 and t.endswith("h"):
+        t = t[:-1]  # a final h is often only written in one script or spelling: Fatimah / Fatima, Abdullah / عبدالله
     for a, b in _DIGRAPHS:
         t = t.replace(a, b)
     lead = "a" if t and t[0] in _VOWELS else ""
