@@ -74,6 +74,7 @@ class Row:
     also_ok: frozenset[int] = frozenset()  # statuses that mean "allowed, but this input is refused"
     token_deny: dict[str | None, frozenset[str]] = field(default_factory=dict)  # tokens refused with a 403
     query: str = ""  # a query string for the call
+    files: dict[str, Any] | None = None  # multipart files (with ``form`` as the other fields)
     notes: str = ""
 
     def denial(self, rel: str | None) -> str:
@@ -428,6 +429,11 @@ def _member(i: int = 0, **over: str) -> dict[str, str]:
     return {f"m{i}-{k}": v for k, v in base.items()}
 
 
+HOUSEHOLD_CSV = (b"case_key,current_country,category_primary,category_secondary,processing_priority,"
+                 b"submission_priority,relationship,given_name,family_name,sex,date_of_birth,nationality\r\n"
+                 b"h1,KE,WGR,LAS,normal,normal,principal,Amina,Yusuf,female,1990,SO\r\n")
+
+
 def _case_form(w: Any) -> dict[str, str]:
     return {"count": "1", "category_primary": "WGR", "category_secondary": "LAS", "processing_priority": "normal",
             "submission_priority": "normal", "current_country": "KE", "confirm_similar": "1", **_member(0)}
@@ -595,4 +601,12 @@ MATRIX += [
     R("POST", "/api/v1/transfers/{transfer_id}/decision",
       {"pending": frozenset({"admin_unhcr", "minister_germany"}), "missing": NOBODY}, deny=HIDE,
       json=_transfer_move),
+    # Import and export
+    R("GET", "/cases/import", CASE_OPENERS),
+    R("GET", "/cases/import/template.csv", CASE_OPENERS),
+    R("POST", "/cases/import", CASE_OPENERS, form={"dry_run": "1"}, files={"file": ("h.csv", HOUSEHOLD_CSV)}),
+    R("GET", "/cases/export.{fmt}", CASE_STAFF, notes="each gets only the cases and sections they may see"),
+    R("POST", "/api/v1/cases/import", CASE_OPENERS, form={"dry_run": "true"},
+      files={"file": ("h.csv", HOUSEHOLD_CSV)}),
+    R("GET", "/api/v1/cases/export", CASE_STAFF | {"token_read_canada", "token_admin_canada"}),
 ]

@@ -213,6 +213,8 @@ class World:
                 out[name] = str(self.link)
             elif name == "consent_id":
                 out[name] = str(self.consent)
+            elif name == "fmt":
+                out[name] = "csv"
             elif name == "referral_id":
                 out[name] = str(self.referral[rel or ""])
             elif name == "agreement_id":
@@ -418,6 +420,8 @@ def call(w: World, row: Row, persona: str, rel: str | None) -> Any:
     body = row.json(w) if callable(row.json) else row.json
     if body is not None:
         kwargs["json"] = body
+    if row.files is not None:
+        kwargs["files"] = row.files
     return client.request(row.method, url, **kwargs)
 
 

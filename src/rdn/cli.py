@@ -7,6 +7,7 @@ import os
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,8 +28,10 @@ token_app = typer.Typer(help="API tokens for other systems.", no_args_is_help=Tr
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys of sensitive fields.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The outbox: pending and dead jobs.", no_args_is_help=True)
+cases_app = typer.Typer(help="Cases: import households from spreadsheets, export what you may see.",
+                        no_args_is_help=True)
 for sub, name in ((db_app, "db"), (user_app, "user"), (org_app, "org"), (token_app, "token"),
-                  (audit_app, "audit"), (keys_app, "keys"), (jobs_app, "jobs")):
+                  (audit_app, "audit"), (keys_app, "keys"), (jobs_app, "jobs"), (cases_app, "cases")):
     app.add_typer(sub, name=name)
 
 console = Console()
@@ -378,6 +381,183 @@ def jobs_retry(job_id: uuid.UUID) -> None:
         outbox.retry(session, job)
         audit.record(session, action="job.retry", actor=_cli_actor(), object_type="job", object_id=job.id)
     console.print(f"Job {job_id} will run again")
+
+
+# Cases -------------------------------------------------------------------------------------------------------
+
+
+def _acting_as(session, email: str, org: str | None):  # type: ignore[no-untyped-def]
+    """The person ``email`` acting in ``org`` (their first organization if None), as a principal that passes the
+    same policy checks as on the web. The command line has no step-up: sensitive sections stay out of reach."""
+    from rdn.core import identity
+    from rdn.core.tenancy import Membership, Organization
+
+    person = session.scalars(select(identity.User).where(identity.User.email == email.strip().lower())).first()
+    if person is None or not person.active:
+        err.print(f"No active person with email {email}", style="red", markup=False, highlight=False)
+        raise typer.Exit(2)
+    stmt = select(Organization).join(Membership).where(Membership.user_id == person.id,
+                                                       Organization.active.is_(True))
+    if org:
+        stmt = stmt.where(Organization.short_name == org)
+    organization = session.scalars(stmt.order_by(Organization.name)).first()
+    if organization is None:
+        err.print(f"{email} has no role in {org or 'any active organization'}", style="red", markup=False,
+                  highlight=False)
+        raise typer.Exit(2)
+    return identity.principal_for(session, person, org_id=organization.id, via="cli")
+
+
+_IMPORT_PHASES = {"read": "Reading the file", "validate": "Checking rows", "check": "Looking for known people",
+                  "write": "Writing cases"}
+
+
+@cases_app.command("import")
+def cases_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="A CSV file or an XLSX workbook")],
+    as_: Annotated[str, typer.Option("--as", help="Email of the person importing (they must be allowed to "
+                                                  "open cases)")],
+    org: Annotated[str | None, typer.Option(help="Organization short name (default: their first)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the whole file, write nothing")] = False,
+    all_warnings: Annotated[bool, typer.Option("--all-warnings", help="List every warning, not the first ten")
+                            ] = False,
+) -> None:
+    """Import households from a spreadsheet: one case per household, all or nothing.
+
+    Every error of the file is listed ("row 7, column sex: ..."); a file with any error imports nothing
+    (exit status 1).
+    """
+    from rdn import modules
+    from rdn.cases import imports
+    from rdn.core import policy
+    from rdn.core.errors import ValidationFailed
+
+    modules.load_job_handlers()
+    data = file.read_bytes()
+    session = db.new_session()
+    try:
+        actor = _acting_as(session, as_, org)
+        if not policy.can(actor, "case.create"):
+            err.print(f"{as_} may not open cases in {actor.org.name if actor.org else org}", style="red",
+                      markup=False, highlight=False)
+            raise typer.Exit(2)
+        with _progress() as progress:
+            task = progress.add_task(_IMPORT_PHASES["read"], total=None)
+
+            def show(done: int, total: int | None, phase: str) -> None:
+                progress.update(task, description=_IMPORT_PHASES.get(phase, phase), completed=done, total=total)
+
+            report = imports.import_file(session, actor=actor, data=data, filename=file.name, dry_run=dry_run,
+                                         progress=show)
+        if report.ok and not dry_run:
+            session.commit()
+        else:
+            session.rollback()
+    except ValidationFailed as exc:
+        session.rollback()
+        err.print(f"{file.name}: {exc.detail}", style="red", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    finally:
+        session.close()
+    def say(text: str, style: str | None = None) -> None:
+        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)  # one line per finding
+
+    for line in imports.iter_errors(report):
+        say(line)
+    shown = report.warnings if all_warnings else report.warnings[:10]
+    for warning in shown:
+        say(f"warning: {warning.field}: {warning.message}")
+    hidden = len(report.warnings) - len(shown) + report.more_warnings
+    if hidden:
+        say(f"warning: ... and {hidden:,} more warnings" + ("" if all_warnings else " (--all-warnings lists them)"))
+    counts = f"{report.people:,} people in {report.cases:,} cases"
+    if not report.ok:
+        say(f"Nothing imported: {len(report.errors) + report.more_errors:,} errors in {file.name} ({counts})", "red")
+        raise typer.Exit(1)
+    if dry_run:
+        say(f"No errors in {file.name}: {counts} would be imported (dry run: nothing written)", "green")
+        return
+    first, last = report.numbers or ("", "")
+    say(f"Imported {counts} from {file.name}: {first} to {last} (import {report.import_id})", "green")
+
+
+@cases_app.command("export")
+def cases_export(
+    as_: Annotated[str, typer.Option("--as", help="Email of the person exporting: the export holds what they "
+                                                  "may see")],
+    org: Annotated[str | None, typer.Option(help="Organization short name (default: their first)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv, xlsx or json")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="File to write (default: standard output)")] = None,
+    stage: Annotated[list[str] | None, typer.Option(help="Only cases at this stage (repeatable)")] = None,
+    nationality: Annotated[str | None, typer.Option(help="Principal applicant's nationality (ISO code)")] = None,
+    priority: Annotated[str | None, typer.Option(help="Processing priority: emergency, urgent, normal")] = None,
+    category: Annotated[str | None, typer.Option(help="Submission category, such as LPN")] = None,
+    country: Annotated[str | None, typer.Option(help="Country the family is in now (ISO code)")] = None,
+    relation: Annotated[str | None, typer.Option(help="owned or referred (to your organization)")] = None,
+    search: Annotated[str | None, typer.Option(help="A name or a case number")] = None,
+) -> None:
+    """Export cases as CSV or XLSX (with HXL hashtags) or JSON: only what the person may see, audited.
+
+    Sensitive sections are never exported from the command line (they need a step-up in a browser).
+    """
+    import shutil
+    import tempfile
+
+    from rdn import modules
+    from rdn.cases import exports
+    from rdn.cases.models import Category, Priority
+    from rdn.cases.pipeline import Stage
+    from rdn.cases.search import CaseFilters
+    from rdn.core import policy
+
+    modules.load_job_handlers()
+    problems = []
+    if fmt not in exports.FORMATS:
+        problems.append(f"--format must be one of {', '.join(exports.FORMATS)}")
+    problems += [f"--stage: unknown stage {s!r}" for s in stage or [] if s not in Stage.__members__]
+    if priority and priority not in Priority.__members__:
+        problems.append(f"--priority must be one of {', '.join(Priority.__members__)}")
+    if category and category.upper() not in Category.__members__:
+        problems.append(f"--category must be one of {', '.join(Category.__members__)}")
+    if relation and relation not in ("owned", "referred"):
+        problems.append("--relation must be owned or referred")
+    if fmt == "xlsx" and output is None and sys.stdout.isatty():
+        problems.append("an XLSX workbook is not for a terminal: give --output")
+    if problems:
+        for problem in problems:
+            err.print(problem, style="red", highlight=False, markup=False)
+        raise typer.Exit(2)
+    filters = CaseFilters(q=search or "", stage=list(stage or []), priority=priority or "", category=category or "",
+                          nationality=nationality or "", current_country=country or "", relation=relation or "")
+    # Written to a temporary file first: the audit entries commit before anything leaves, and a failed export
+    # leaves no half-written file behind.
+    target_dir = output.resolve().parent if output else None
+    with tempfile.NamedTemporaryFile(dir=target_dir, prefix=".rdn-export-", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+        try:
+            with db.transaction() as session:
+                actor = _acting_as(session, as_, org)
+                if not policy.can(actor, "case.export"):
+                    err.print(f"{as_} may not export cases", style="red", markup=False, highlight=False)
+                    raise typer.Exit(2)
+                summary = exports.export(session, actor=actor, filters=filters, fmt=fmt, out=tmp)
+            tmp.flush()
+        except BaseException:
+            tmp.close()
+            tmp_path.unlink(missing_ok=True)
+            raise
+    if output is not None:
+        tmp_path.replace(output)
+    else:
+        with tmp_path.open("rb") as fh:
+            shutil.copyfileobj(fh, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        tmp_path.unlink(missing_ok=True)
+    cases = f"{summary.cases:,} case" + ("" if summary.cases == 1 else "s")
+    people = f"{summary.people:,} " + ("person" if summary.people == 1 else "people")
+    err.print(f"Exported {cases} ({people}) as {fmt}" + (f" to {output}" if output else "")
+              + f"; sections: {', '.join(summary.sections)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -230,3 +230,51 @@ def test_transfer_pages_and_the_access_log(browsers, cases_world):
     log = germany.get(f"/cases/{case.id}/log")
     assert log.status_code == 200 and "case.transfer.accepted" in log.text and "case.view" in log.text
     assert browsers["officer_canada"].get(f"/cases/{case.id}/log").status_code == 404
+
+
+HEADER = (b"case_key,current_country,category_primary,category_secondary,processing_priority,submission_priority,"
+          b"relationship,given_name,family_name,sex,date_of_birth,nationality\r\n")
+
+
+def test_import_page_reports_rows_and_imports_all_or_nothing(browsers, cases_world):
+    cw = browsers["caseworker_unhcr"]
+    assert "case_key" in cw.get("/cases/import").text
+    assert cw.get("/cases/import/template.csv").content.startswith("\ufeffcase_key".encode())
+    bad = HEADER + (b"h1,PK,LPN,LAS,normal,normal,principal,Bibi,Sultani,female,1980,AF\r\n"
+                    b"h1,PK,LPN,LAS,normal,normal,child,Nazia,Sultani,girl,2012,AF\r\n")
+    refused = cw.post("/cases/import", files={"file": ("households.csv", bad)})
+    assert refused.status_code == 422
+    assert "row 3, column sex" in refused.text and "Nothing was imported" in refused.text
+    assert not cases_world.session.scalars(select(Case).where(Case.principal_name == "Bibi Sultani")).first()
+    dry = cw.post("/cases/import", files={"file": ("households.csv", bad.replace(b"girl", b"female"))},
+                  data={"dry_run": "1"})
+    assert dry.status_code == 200 and "a dry run" in dry.text
+    assert not cases_world.session.scalars(select(Case).where(Case.principal_name == "Bibi Sultani")).first()
+    done = cw.post("/cases/import", files={"file": ("households.csv", bad.replace(b"girl", b"female"))})
+    assert done.status_code == 200 and "Imported 1 cases (2 people)" in done.text
+    case = cases_world.session.scalars(select(Case).where(Case.principal_name == "Bibi Sultani")).one()
+    assert case.size == 2
+    assert browsers["admin_canada"].post("/cases/import", files={"file": ("h.csv", bad)}).status_code == 403
+
+
+def test_exports_hold_only_what_the_exporter_may_see(browsers, cases_world):
+    w = cases_world
+    shared = w.open_case()
+    w.refer(shared, "canada")
+    private = w.open_case(members=[{"relationship": "principal", "given_name": "Private", "family_name": "Person",
+                                    "sex": "male", "date_of_birth": "1970", "nationality": "SY"}])
+    w.session.commit()
+    owner = browsers["caseworker_unhcr"].get("/cases/export.csv")
+    assert owner.status_code == 200 and owner.headers["content-type"].startswith("text/csv")
+    assert shared.number in owner.text and private.number in owner.text and "#meta+id+case" in owner.text
+    officer = browsers["officer_canada"].get("/cases/export.csv").text
+    assert shared.number in officer and private.number not in officer
+    assert "Mohammad" in officer and "Teacher" not in officer  # identity shared, background not
+    admin = browsers["admin_canada"].get("/cases/export.csv").text
+    assert shared.number in admin and "Mohammad" not in admin
+    workbook = browsers["officer_canada"].get("/cases/export.xlsx")
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
+    assert browsers["sponsor_group_a"].get("/cases/export.csv").status_code == 403
+    entries = w.session.scalars(select(AuditEntry).where(AuditEntry.action == "case.export",
+                                                         AuditEntry.object_id == str(shared.id))).all()
+    assert len(entries) >= 4

@@ -10,9 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import Query
+from fastapi import Form, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from rdn.cases import search, service, sharing, views
+from rdn import db as database
+from rdn.cases import exports, imports, search, service, sharing, views
 from rdn.cases.models import (
     LIVE_REFERRAL,
     Agreement,
@@ -24,6 +27,7 @@ from rdn.cases.models import (
     Section,
     Transfer,
 )
+from rdn.cases.pages import MAX_UPLOAD, streamed
 from rdn.cases.policy import access_case
 from rdn.cases.schemas import (
     AgreementDecision,
@@ -60,12 +64,14 @@ from rdn.cases.schemas import (
     WithdrawIn,
 )
 from rdn.core import policy
+from rdn.core.errors import ValidationFailed
 from rdn.core.modules import api_router
 from rdn.core.pagination import paginate
 from rdn.core.schemas import PageMeta, PageOut
 from rdn.core.web import CurrentPrincipal, DbSession
 
 router = api_router(prefix="/api/v1", tags=["cases"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _OMIT = {"response_model_exclude_unset": True}
 
 
@@ -114,6 +120,49 @@ def create_case(body: CaseIn, db: DbSession, principal: CurrentPrincipal) -> dic
                                preferences=prefs, note=note)
     access = access_case(db, principal, case.id)
     return {"case": views.case_view(db, principal, access), "similar": [s.__dict__ for s in similar]}
+
+
+@router.get("/cases/export", summary="Export the cases you may see (JSON, CSV with HXL hashtags, or XLSX)",
+            responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}}})
+def export_cases(db: DbSession, principal: CurrentPrincipal,
+                 format: str = Query("json", pattern="^(json|csv|xlsx)$"),
+                 q: str = Query("", max_length=200), stage: list[str] | None = Query(None), priority: str = "",
+                 category: str = "", nationality: str = "", current_country: str = "", overdue: bool | None = None,
+                 referred_to: uuid.UUID | None = None, relation: str = Query("", pattern="^(|owned|referred)$"),
+                 sort: str = Query("", pattern="^(|" + "|".join(search.SORTS) + ")$")) -> Response:
+    """Only what you may see of each case; sealed sections never (they need a browser session and a step-up).
+    Every exported case gets an entry in its access log."""
+    filters = _filters(q, stage, priority, category, nationality, current_country, overdue, referred_to, relation,
+                       sort)
+    policy.require(principal, "case.export")
+    return streamed(format, lambda out: exports.export(db, actor=principal, filters=filters, fmt=format, out=out))
+
+
+@router.post("/cases/import", summary="Import households from a CSV or XLSX file: all or nothing",
+             responses={422: {"description": "The file has errors (each names its row and column): nothing imported"}})
+async def import_cases(request: Request, principal: CurrentPrincipal, file: UploadFile,
+                       dry_run: bool = Form(False)) -> Response:
+    data = await file.read(MAX_UPLOAD + 1)
+    filename = file.filename or "upload"
+
+    def run() -> Response:
+        db = database.new_session()
+        request.state.db = db  # committed by the unit of work
+        if len(data) > MAX_UPLOAD:
+            raise ValidationFailed("file", f"larger than {MAX_UPLOAD // 1024 // 1024} MB: split it")
+        report = imports.import_file(db, actor=principal, data=data, filename=filename, dry_run=dry_run)
+        body = {"ok": report.ok, "imported": report.imported, "dry_run": report.dry_run, "cases": report.cases,
+                "people": report.people, "import_id": str(report.import_id) if report.import_id else None,
+                "numbers": list(report.numbers) if report.numbers else None,
+                "errors": [{"field": e.field, "detail": e.message} for e in report.errors],
+                "more_errors": report.more_errors,
+                "warnings": [{"field": w.field, "detail": w.message} for w in report.warnings],
+                "more_warnings": report.more_warnings}
+        if not report.ok:
+            db.rollback()
+        return JSONResponse(body, status_code=200 if report.ok else 422)
+
+    return await run_in_threadpool(run)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, summary="One case, as far as you may see it", **_OMIT)

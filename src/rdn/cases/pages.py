@@ -5,17 +5,21 @@ data-sharing agreements, transfers, the access log. Every form works without Jav
 from __future__ import annotations
 
 import re
+import tempfile
 import uuid
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from rdn.cases import pipeline, search, service, sharing, views
+from rdn import db as database
+from rdn.cases import columns, exports, imports, pipeline, search, service, sharing, views
 from rdn.cases.models import (
     AGREEMENT_STATUS_NAMES,
     CASE_SEALED,
@@ -51,7 +55,7 @@ from rdn.cases.models import (
 )
 from rdn.cases.pipeline import STAGE_NAMES, Stage
 from rdn.cases.policy import OWNER_KINDS, CaseAccess, access_case, referral_side
-from rdn.core import i18n, policy
+from rdn.core import clock, i18n, policy
 from rdn.core.errors import Conflict, ValidationFailed
 from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal
@@ -208,6 +212,111 @@ def case_list(request: Request, db: DbSession, principal: CurrentPrincipal,
 
 def i18n_quote(value: Any) -> str:
     return quote(str(value), safe="")
+
+
+# Import and export ------------------------------------------------------------------------------------------------
+
+MAX_UPLOAD = 50 * 1024 * 1024
+
+
+def streamed(fmt: str, write: Any) -> Response:
+    """Write an export to a spooled temporary file inside the request's transaction (its audit entries commit
+    with it), then stream it out."""
+    out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed by the response
+    write(out)
+    out.seek(0)
+    stamp = clock.now().strftime("%Y%m%d-%H%M")
+    media = {"csv": "text/csv; charset=utf-8", "json": "application/json",
+             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}[fmt]
+
+    def chunks() -> Any:
+        try:
+            while block := out.read(65536):
+                yield block
+        finally:
+            out.close()
+
+    return StreamingResponse(chunks(), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="rdn-cases-{stamp}.{fmt}"', "Cache-Control": "no-store"})
+
+
+@router.get("/cases/export.{fmt}")
+def export_cases(request: Request, fmt: str, db: DbSession, principal: CurrentPrincipal,
+                 q: Annotated[str, Query(max_length=200)] = "", stage: Annotated[list[str] | None, Query()] = None,
+                 priority: Annotated[str, Query(max_length=20)] = "",
+                 category: Annotated[str, Query(max_length=5)] = "",
+                 nationality: Annotated[str, Query(max_length=2)] = "",
+                 current_country: Annotated[str, Query(max_length=2)] = "",
+                 overdue: Annotated[str, Query(max_length=3)] = "",
+                 relation: Annotated[str, Query(max_length=10)] = "",
+                 referred_to: Annotated[str, Query(max_length=40)] = "",
+                 sort: Annotated[str, Query(max_length=12)] = "",
+                 sensitive: Annotated[bool, Query()] = False) -> Response:
+    """The list as a file (CSV with HXL hashtags, or a workbook with cases and members sheets): only what the
+    exporter may see; sealed sections only when asked, after a step-up. Every exported case is audited."""
+    if fmt not in ("csv", "xlsx"):
+        raise policy.NotFound()
+    policy.require(principal, "case.export")
+    f = _filters_from(q, stage or [], priority, category, nationality, current_country, overdue, relation,
+                      referred_to, sort)
+    return streamed(fmt, lambda out: exports.export(db, actor=principal, filters=f, fmt=fmt, out=out,
+                                                    include_sensitive=sensitive))
+
+
+@router.get("/cases/import")
+def import_form(request: Request, principal: CurrentPrincipal) -> Response:
+    policy.require(principal, "case.create")
+    return render(request, "cases/import.html", {"report": None, "columns": _import_columns()})
+
+
+@router.get("/cases/import/template.csv")
+def import_template(principal: CurrentPrincipal) -> Response:
+    policy.require(principal, "case.create")
+    return Response(imports.template_csv(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="rdn-households-template.csv"'})
+
+
+def _import_columns() -> list[tuple[str, bool]]:
+    required = {columns.KEY, *columns.REQUIRED_CASE, *columns.REQUIRED_MEMBER}
+    return [(name, name in required) for name in (columns.KEY, *columns.IMPORT_CASE, *columns.IMPORT_MEMBER)]
+
+
+@router.post("/cases/import")
+async def import_upload(request: Request, principal: CurrentPrincipal) -> Response:
+    """Check (and unless it is a dry run, import) a spreadsheet of households: all or nothing."""
+    form = await request.form()  # files spool to disk; the size is checked below
+    upload = form.get("file")
+    dry_run = bool(form.get("dry_run"))
+    data = await upload.read(MAX_UPLOAD + 1) if isinstance(upload, StarletteUploadFile) else b""
+    filename = (upload.filename or "upload") if isinstance(upload, StarletteUploadFile) else ""
+
+    def run() -> Response:
+        db = database.new_session()
+        request.state.db = db  # committed by the unit of work
+        policy.require(principal, "case.create")
+        if not data:
+            report_error = _("Choose a CSV or Excel file to import")
+            return render(request, "cases/import.html", {"report": None, "columns": _import_columns(),
+                                                         "file_error": report_error}, status=422)
+        if len(data) > MAX_UPLOAD:
+            return render(request, "cases/import.html", {
+                "report": None, "columns": _import_columns(),
+                "file_error": _("The file is larger than %(mb)s MB: split it", mb=MAX_UPLOAD // 1024 // 1024)},
+                status=422)
+        try:
+            report = imports.import_file(db, actor=principal, data=data, filename=filename, dry_run=dry_run)
+        except ValidationFailed as exc:
+            db.rollback()
+            return render(request, "cases/import.html", {"report": None, "columns": _import_columns(),
+                                                         "file_error": exc.errors[0].message if exc.errors
+                                                         else exc.detail}, status=422)
+        if not report.ok:
+            db.rollback()
+        return render(request, "cases/import.html", {"report": report, "filename": filename,
+                                                     "columns": _import_columns()},
+                      status=200 if report.ok else 422)
+
+    return await run_in_threadpool(run)
 
 
 # Opening a case ---------------------------------------------------------------------------------------------------

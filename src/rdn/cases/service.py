@@ -444,7 +444,7 @@ def _refuse_tokens(actor: Principal) -> None:
         raise policy.Forbidden()
 
 
-def _require_fresh(actor: Principal) -> None:
+def require_fresh(actor: Principal) -> None:
     """A browser session that confirmed its TOTP code in the last few minutes: API tokens never qualify."""
     if actor.via != "session":
         raise policy.Forbidden()
@@ -463,7 +463,7 @@ def read_sensitive(session: Session, *, actor: Principal, access: CaseAccess, se
     _refuse_tokens(actor)
     if any(not access.sees(s) for s in wanted):
         raise policy.NotFound()
-    _require_fresh(actor)
+    require_fresh(actor)
     ring = Keyring.of(session)
     case = access.case
     out: dict[Section, Any] = {}
@@ -512,7 +512,7 @@ def write_sensitive(session: Session, *, actor: Principal, access: CaseAccess, s
         raise ValidationFailed("section", _("is not a sealed section of the case"))
     _refuse_tokens(actor)
     policy.require(actor, "case.sensitive.write", access)
-    _require_fresh(actor)
+    require_fresh(actor)
     cleaned = clean_sensitive(section, value)
     _check_version(access.case, version)
     access.case.seal(section.value, cleaned, keyring=Keyring.of(session))
@@ -525,7 +525,7 @@ def add_confidential_note(session: Session, *, actor: Principal, access: CaseAcc
                           body: str) -> ConfidentialNote:
     _refuse_tokens(actor)
     policy.require(actor, "case.confidential.write", access)
-    _require_fresh(actor)
+    require_fresh(actor)
     text = (body or "").strip()
     if not 1 <= len(text) <= 5000:
         raise ValidationFailed("body", _("must be %(low)s to %(high)s characters", low=1, high=5000))
