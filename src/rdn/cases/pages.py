@@ -636,7 +636,7 @@ def unlink_case(request: Request, case_id: uuid.UUID, link_id: uuid.UUID, db: Db
 
 @router.get("/cases/{case_id}/sensitive/{part}")
 def reveal(request: Request, case_id: uuid.UUID, part: Section, db: DbSession,
-           principal: CurrentPrincipal) -> Response:
+           principal: CurrentPrincipal, error: Annotated[str, Query(max_length=10)] = "") -> Response:
     """Open one sealed section: a step-up first, then the read is audited."""
     section = part
     access = access_case(db, principal, case_id)
@@ -648,7 +648,8 @@ def reveal(request: Request, case_id: uuid.UUID, part: Section, db: DbSession,
         "case": access.case, "section": section.value, "value": opened, "members": members, "labels": labels(),
         "can_write": (section != Section.confidential and policy.can(principal, "case.sensitive.write", access)),
         "can_note": section == Section.confidential and policy.can(principal, "case.confidential.write", access),
-        "errors": {}, "shape": service.SENSITIVE_SHAPES.get(section, {}),
+        "errors": {"body": _("Note: must be %(low)s to %(high)s characters", low=1, high=5000)}
+        if error == "body" else {}, "shape": service.SENSITIVE_SHAPES.get(section, {}),
     }, headers={"Cache-Control": "no-store"})
 
 
@@ -684,9 +685,9 @@ def add_confidential(request: Request, case_id: uuid.UUID, db: DbSession, princi
         raise policy.NotFound() from None
     try:
         service.add_confidential_note(db, actor=principal, access=access, member=member, body=body)
-    except ValidationFailed as exc:
+    except ValidationFailed:
         db.rollback()
-        return redirect(f"/cases/{case_id}/sensitive/confidential?error={i18n_quote(exc.errors[0].message)}")
+        return redirect(f"/cases/{case_id}/sensitive/confidential?error=body")
     return redirect(f"/cases/{case_id}/sensitive/confidential")
 
 
