@@ -99,6 +99,7 @@ def test_who_sees_the_case_page(browsers, cases_world):
     w.session.commit()
     owner = browsers["caseworker_unhcr"].get(f"/cases/{case.id}")
     assert owner.status_code == 200 and "Mohammad Rahimi" in owner.text and "Teacher" in owner.text
+    assert f"/cases/{case.id}/members/" in owner.text  # the owner's caseworker edits the family
     assert "Member-confidential notes" in owner.text  # caseworkers of the owner
     leader = browsers["admin_unhcr"].get(f"/cases/{case.id}")  # an administrator and senior official
     assert leader.status_code == 200 and "Mohammad Rahimi" in leader.text
@@ -158,6 +159,7 @@ def test_refer_the_recipient_sees_agreed_sections_asks_and_accepts(browsers, cas
     assert page.status_code == 200
     assert "Mohammad" in page.text and "Urgent protection case" in page.text
     assert "Teacher" not in page.text  # background was not shared
+    assert f"/cases/{case.id}/members/" not in page.text  # no editing for the recipient
     case_page = officer.get(f"/cases/{case.id}")
     assert "Teacher" not in case_page.text and "Islamabad" not in case_page.text  # location not shared
     assert "Reveal" not in case_page.text  # no sealed section shared

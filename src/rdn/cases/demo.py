@@ -70,7 +70,7 @@ COMMUNITIES = {
         "SD", ("Mohamed", "Abdelrahman", "Osman", "Ahmed", "Ibrahim", "Mustafa", "Hamza", "Adam", "Yahya", "Idris"),
         ("Amna", "Fatima", "Hawa", "Mariam", "Khadija", "Samira", "Zeinab", "Asha", "Halima", "Sara"),
         ("Osman", "Abdalla", "Ibrahim", "Hassan", "Adam", "Musa", "Yagoub", "Haroun", "Bakhit", "Eltayeb"),
-        ("ar", "fvr", "mas"), (("TD", "Adré"), ("TD", "Farchana"), ("EG", "Cairo"), ("ET", "Gambella")),
+        ("ar", "fvr", "mls"), (("TD", "Adré"), ("TD", "Farchana"), ("EG", "Cairo"), ("ET", "Gambella")),
         (("SVT", "LPN"), ("WGR", "SVT"), ("CAR", "LAS"), ("MED", "LAS")), 20, ("unhcr-like",)),
     "rohingya": Community(
         None, ("Mohammad", "Nur", "Abdul", "Rashid", "Hashim", "Jamal", "Kabir", "Anwar", "Sayed", "Hamid"),

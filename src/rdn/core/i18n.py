@@ -144,7 +144,7 @@ def format_datetime(value: datetime | None, locale: str | None = None, fmt: str 
 EXTRA_LANGUAGES = {
     "prs": "Dari", "haz": "Hazaragi", "kmr": "Northern Kurdish", "fuv": "Nigerian Fulfulde", "swc": "Congo Swahili",
     "apd": "Sudanese Arabic", "ayp": "North Mesopotamian Arabic", "apc": "Levantine Arabic", "acm": "Iraqi Arabic",
-    "bcc": "Southern Balochi", "hno": "Northern Hindko", "zag": "Zaghawa", "fvr": "Fur", "mas": "Masalit",
+    "bcc": "Southern Balochi", "hno": "Northern Hindko", "zag": "Zaghawa", "fvr": "Fur", "mls": "Masalit",
 }
 
 
