@@ -291,6 +291,11 @@ def _refer_demo(session: Session, ctx: DemoContext, case: Case, target: Stage, a
     round_ = sharing.refer(session, actor=actor, access=access, recipients=[ctx.orgs[gov].id], purpose="resettlement",
                            sections=sections, note="Referred for resettlement consideration.", notify=False)
     referral = session.scalars(select(Referral).where(Referral.round_id == round_.id)).one()
+    # Back-date them to when the case was recommended or submitted.
+    when = case.submitted_at or case.stage_since
+    round_.created_at = referral.created_at = referral.updated_at = when
+    for consent in sharing.consents_of(session, case):
+        consent.recorded_at = when - timedelta(days=2)
     if target == Stage.recommended:
         referral.status = rng.choice((ReferralStatus.pending, ReferralStatus.in_progress))
     elif target == Stage.arrived:
