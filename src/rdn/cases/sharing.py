@@ -56,7 +56,7 @@ from rdn.cases.models import (
 from rdn.cases.policy import HANDLERS, LEADERS, OWNER_KINDS, CaseAccess, access_case, referral_side
 from rdn.cases.service import reassign_owner
 from rdn.config import get_settings
-from rdn.core import audit, clock, i18n, policy, webhooks
+from rdn.core import audit, clock, events, i18n, policy, webhooks
 from rdn.core.errors import Conflict, FieldError, ValidationFailed
 from rdn.core.i18n import N_
 from rdn.core.i18n import gettext as _
@@ -111,7 +111,8 @@ def _org(session: Session, org_id: Any, field: str) -> Organization:
 
 def _notify(session: Session, *, org_id: uuid.UUID, roles: frozenset[Role], subject: str, text: str,
             path: str, event_type: str, data: dict[str, Any]) -> None:
-    """Email the organization's people in ``roles`` (each in their language) and emit a webhook."""
+    """Email the organization's people in ``roles`` (each in their language), emit a webhook, and announce it
+    on the organization's live channel (its lists and home card refresh)."""
     people = session.execute(
         select(User).join(Membership, Membership.user_id == User.id)
         .where(Membership.org_id == org_id, Membership.role.in_(list(roles)), User.active.is_(True)).distinct()
@@ -123,6 +124,7 @@ def _notify(session: Session, *, org_id: uuid.UUID, roles: frozenset[Role], subj
             send_email(session, to=person.email, org_id=org_id, subject=_(subject, **words),
                        text=_(text, **words) + "\n\n" + link + "\n")
     webhooks.emit(session, org_id=org_id, event_type=event_type, data={**data, "url": link})
+    events.publish(session, f"org:{org_id}", event_type, data)
 
 
 # Agreements ---------------------------------------------------------------------------------------------------
