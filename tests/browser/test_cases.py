@@ -26,6 +26,11 @@ def test_a_case_is_opened_referred_to_canada_and_accepted(browser, server):
     canada = browser.new_context(viewport={"width": 1280, "height": 1000})
     a, b = agency.new_page(), canada.new_page()
 
+    # Canada's officer waits on the home page; the card counts the referrals waiting for Canada.
+    sign_in(b, server, OFFICER)
+    waiting = b.locator(".card-cases a[href*='status=pending']")
+    before = int(waiting.inner_text())
+
     # The caseworker opens a case for a family of two.
     sign_in(a, server, CASEWORKER)
     a.goto(server + "/cases/new")
@@ -77,8 +82,9 @@ def test_a_case_is_opened_referred_to_canada_and_accepted(browser, server):
     a.wait_for_url(re.compile(re.escape(case_url) + r"\?saved=1.*"))
     expect(a.locator("#sharing")).to_contain_text("Pending")
 
-    # Canada's officer finds it among the referrals received, and sees only what was shared.
-    sign_in(b, server, OFFICER)
+    # Canada's officer sees it arrive without reloading, finds it among the referrals received, and sees only
+    # what was shared.
+    expect(waiting).to_have_text(str(before + 1), timeout=20_000)
     b.goto(server + "/referrals")
     b.get_by_role("link", name=number).click()
     expect(b.locator("main")).to_contain_text("Gulalai Zadran")
