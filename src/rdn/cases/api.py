@@ -102,7 +102,7 @@ def list_cases(db: DbSession, principal: CurrentPrincipal,
     filters = _filters(q, stage, priority, category, nationality, current_country, overdue, referred_to, relation,
                        sort)
     result = search.list_cases(db, principal, filters, page=page, per_page=per_page)
-    items = [CaseSummaryOut.model_validate(views.list_item(db, principal, c)) for c in result.items]
+    items = [CaseSummaryOut.model_validate(row) for row in views.list_items(db, principal, result.items)]
     return PageOut(items=items, meta=PageMeta(**result.meta()))
 
 

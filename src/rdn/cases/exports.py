@@ -41,7 +41,7 @@ from rdn.cases.models import (
     Member,
     Section,
 )
-from rdn.cases.policy import CaseAccess, case_access
+from rdn.cases.policy import CaseAccess, case_accesses
 from rdn.cases.search import CaseFilters
 from rdn.core import audit, policy
 from rdn.core.identity import Principal
@@ -105,17 +105,28 @@ class _Export:
                 .options(load_only(Case.id, Case.owner_org_id, raiseload=True))
                 .execution_options(yield_per=BATCH))
         seen: set[uuid.UUID] = set()
+        pending: list[Case] = []
+
+        def settle() -> None:
+            accesses = case_accesses(self.session, self.actor, pending)
+            for case in pending:
+                access = accesses[case.id]
+                shown = self._shown(access.sections)
+                if not shown:
+                    continue
+                shown = interned.setdefault(shown, shown)
+                self.plan.append((case.id, access.owner, shown))
+                self.sections |= shown
+            pending.clear()
+
         for case in self.session.scalars(stmt):
             if case.id in seen:
                 continue
             seen.add(case.id)
-            access = case_access(self.session, self.actor, case)
-            shown = self._shown(access.sections)
-            if not shown:
-                continue
-            shown = interned.setdefault(shown, shown)
-            self.plan.append((case.id, access.owner, shown))
-            self.sections |= shown
+            pending.append(case)
+            if len(pending) >= BATCH:
+                settle()
+        settle()
 
     def columns(self, level: str) -> list[columns.Column]:
         listed = columns.CASE_COLUMNS if level == "case" else columns.MEMBER_COLUMNS

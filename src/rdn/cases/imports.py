@@ -51,11 +51,14 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
     TypeDecorator,
     Uuid,
+    cast,
+    func,
     select,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from rdn.cases import columns, names, pipeline, service
 from rdn.cases.models import (
@@ -501,35 +504,34 @@ def _similar_in_file(drafts: dict[str, _CaseDraft], warnings: _Findings) -> None
 
 def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDraft], warnings: _Findings,
                    progress: Progress | None) -> None:
-    """People of the file who look like people on the organization's cases (names sharing skeletons, birth
-    years within one), looked up in chunks of name pairs rather than person by person."""
+    """People of the file who look like people on the organization's cases (name skeletons shared, birth years
+    within one). Each person is looked up by three exact look-alike keys (``names.person_key``); the database
+    answers per key with a count and two examples, so a common name costs one index range, not a row each."""
     if Section.identity not in owner_sections(actor):
         return
-    wanted: dict[tuple[str, str], list[tuple[int, _Person, _CaseDraft]]] = defaultdict(list)
+    wanted: dict[str, list[tuple[_Person, _CaseDraft]]] = defaultdict(list)
     for draft in drafts.values():
         for person in draft.people:
             if person.pair is not None:
-                wanted[person.pair[0]].append((person.pair[1], person, draft))
+                pair, year = person.pair
+                for y in (year - 1, year, year + 1):
+                    wanted[names.person_key(pair, y)].append((person, draft))
     if not wanted:
         return
-    given_key, family_key = aliased(NameKey), aliased(NameKey)
-    pairs = list(wanted)
-    found: dict[tuple[str, str], set[uuid.UUID]] = defaultdict(set)
-    for start in range(0, len(pairs), _SIMILAR_CHUNK):
-        chunk = set(pairs[start:start + _SIMILAR_CHUNK])
-        stmt = (select(given_key.member_id, given_key.key, family_key.key)
-                .join(family_key, family_key.member_id == given_key.member_id)
-                .where(given_key.owner_org_id == actor.org_id, family_key.owner_org_id == actor.org_id,
-                       given_key.key.in_(sorted({g for g, _f in chunk})),
-                       family_key.key.in_(sorted({f for _g, f in chunk}))))
-        for member_id, g, f in session.execute(stmt):
-            if (g, f) in chunk:
-                found[(g, f)].add(member_id)
+    keys = sorted(wanted)
+    found: dict[str, tuple[int, set[uuid.UUID]]] = {}
+    as_text = cast(NameKey.member_id, Text)
+    for start in range(0, len(keys), CHUNK):
+        stmt = (select(NameKey.key, func.count(), func.min(as_text), func.max(as_text))
+                .where(NameKey.key.in_(keys[start:start + CHUNK]), NameKey.owner_org_id == actor.org_id)
+                .group_by(NameKey.key))
+        for key, n, first, last in session.execute(stmt):
+            found[key] = (n, {uuid.UUID(str(first)), uuid.UUID(str(last))})
         if progress:
-            progress(min(start + _SIMILAR_CHUNK, len(pairs)), len(pairs), "check")
+            progress(min(start + CHUNK, len(keys)), len(keys), "check")
     if not found:
         return
-    member_ids = sorted({m for ids in found.values() for m in ids})
+    member_ids = sorted({m for _n, ids in found.values() for m in ids})
     known: dict[uuid.UUID, tuple[str, int, str]] = {}
     for start in range(0, len(member_ids), CHUNK):
         stmt = (select(Member.id, Member.given_name, Member.family_name, Member.birth_year, Case.number)
@@ -537,22 +539,21 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
                 .where(Member.id.in_(member_ids[start:start + CHUNK])))
         for member_id, given, family, year, number in session.execute(stmt):
             known[member_id] = (f"{given} {family}".strip(), year, number)
-    for pair, ids in found.items():
-        by_year: dict[int, list[tuple[str, int, str]]] = defaultdict(list)
-        for member_id in ids:
-            if member_id in known:
-                by_year[known[member_id][1]].append(known[member_id])
-        for year, person, draft in wanted[pair]:
-            matches = [m for y in (year - 1, year, year + 1) for m in by_year.get(y, ())]
-            if not matches:
-                continue
-            matches.sort(key=lambda m: m[2])
-            shown = "; ".join(_("%(name)s (born %(year)s) on case %(number)s", name=n, year=y, number=num)
-                              for n, y, num in matches[:_SIMILAR_SHOWN])
-            more = len(matches) - _SIMILAR_SHOWN
-            warnings.add(draft.people_sheet or draft.sheet, person.row, None, _(
-                "%(name)s looks like someone already on a case: %(matches)s", name=_person_label(person.data),
-                matches=shown + (f" (+{more})" if more > 0 else "")))
+    per_person: dict[int, tuple[_Person, _CaseDraft, int, set[uuid.UUID]]] = {}
+    for key, (n, ids) in found.items():
+        for person, draft in wanted[key]:
+            _p, _d, total, examples = per_person.get(id(person), (person, draft, 0, set()))
+            per_person[id(person)] = (person, draft, total + n, examples | ids)
+    for person, draft, total, examples in per_person.values():
+        matches = sorted((known[m] for m in examples if m in known), key=lambda m: m[2])[:_SIMILAR_SHOWN]
+        if not matches:
+            continue
+        shown = "; ".join(_("%(name)s (born %(year)s) on case %(number)s", name=n, year=y, number=num)
+                          for n, y, num in matches)
+        more = total - len(matches)
+        warnings.add(draft.people_sheet or draft.sheet, person.row, None, _(
+            "%(name)s looks like someone already on a case: %(matches)s", name=_person_label(person.data),
+            matches=shown + (f" (+{more})" if more > 0 else "")))
 
 
 # Writing ------------------------------------------------------------------------------------------------------
@@ -692,7 +693,7 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
         def key_rows(people_of: list[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]] = people_of
                      ) -> Iterator[tuple[Any, ...]]:
             for member_id, case_id, m in people_of:
-                for key in names.member_keys(m["given_name"], m["family_name"], m["other_names"]):
+                for key in names.index_keys(m["given_name"], m["family_name"], m["other_names"], m["birth_year"]):
                     yield (member_id, key, case_id, org.id)
 
         def checklist_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:

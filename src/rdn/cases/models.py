@@ -313,7 +313,11 @@ class CaseCounter(Base):
 
 class Member(Base):
     __tablename__ = "case_members"
-    __table_args__ = (Index("ix_case_members_case_position", "case_id", "position"),)
+    __table_args__ = (
+        Index("ix_case_members_case_position", "case_id", "position"),
+        # Whose nationality is the recipient's own (a government never receives its own nationals' cases).
+        Index("ix_case_members_nationality_case", "nationality", "case_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     case_id: Mapped[uuid.UUID] = mapped_column(_fk("cases"))
@@ -345,7 +349,8 @@ class NameKey(Base):
     that transliteration variants share (see ``rdn.cases.names``). ``owner_org_id`` follows the case."""
 
     __tablename__ = "case_name_keys"
-    __table_args__ = (Index("ix_case_name_keys_key_owner", "key", "owner_org_id", "member_id"),)
+    # Covering the name search (key, scope, member, case): answered from the index alone.
+    __table_args__ = (Index("ix_case_name_keys_key_owner", "key", "owner_org_id", "member_id", "case_id"),)
 
     member_id: Mapped[uuid.UUID] = mapped_column(_fk("case_members"), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -578,7 +583,9 @@ class ReferralRound(Base):
 class Referral(Base):
     __tablename__ = "referrals"
     __table_args__ = (
-        Index("ix_referrals_recipient_status", "recipient_org_id", "status"),
+        # Covers what decides which cases a government sees (policy.live_referrals_to): answered from the index.
+        Index("ix_referrals_recipient_status", "recipient_org_id", "status", "agreement_id", "case_id",
+              postgresql_include=["shares_identity", "nationality_override_reason"]),
         Index("ix_referrals_case_recipient", "case_id", "recipient_org_id"),
     )
 

@@ -19,6 +19,7 @@ member's keys; every query token must match.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -149,3 +150,28 @@ def same_person_keys(given_name: str, family_name: str) -> tuple[str, str] | Non
     if not given or not family:
         return None
     return f"s:{skeleton(given[0])}", f"s:{skeleton(_ARTICLE_GLUED.sub('', family[-1]))}"
+
+
+def person_key(pair: tuple[str, str], birth_year: int) -> str:
+    """One key for "these two name skeletons, born that year" (``p:`` and a digest, to fit the key column), so
+    look-alikes are found by exact index probes (years within one: three keys) rather than by joining the
+    given-name and family-name keys of everyone sharing a first name."""
+    digest = hashlib.blake2b(f"{pair[0]}|{pair[1]}|{birth_year}".encode(), digest_size=16).hexdigest()
+    return f"p:{digest}"
+
+
+def look_alike_keys(given_name: str, family_name: str, birth_year: int | None) -> tuple[str, ...]:
+    """The ``p:`` keys a new person is looked up by: their skeleton pair, born a year either side."""
+    pair = same_person_keys(given_name, family_name)
+    if pair is None or not isinstance(birth_year, int):
+        return ()
+    return tuple(person_key(pair, y) for y in (birth_year - 1, birth_year, birth_year + 1))
+
+
+def index_keys(given_name: str, family_name: str, other_names: list[str] | None, birth_year: int | None) -> set[str]:
+    """Everything a member is indexed by: the name keys, and the look-alike key where the birth year is known."""
+    keys = member_keys(given_name, family_name, other_names)
+    pair = same_person_keys(given_name, family_name)
+    if pair is not None and isinstance(birth_year, int):
+        keys.add(person_key(pair, birth_year))
+    return keys

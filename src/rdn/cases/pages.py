@@ -192,7 +192,7 @@ def case_list(request: Request, db: DbSession, principal: CurrentPrincipal,
     f = _filters_from(q, stage or [], priority, category, nationality, current_country, overdue, relation,
                       referred_to, sort)
     result = search.list_cases(db, principal, f, page=page)
-    rows = [views.list_item(db, principal, c) for c in result.items]
+    rows = views.list_items(db, principal, result.items)
     counts = search.counts_by_stage(db, principal)
     total = sum(counts.values())
     keep = {"q": f.q, "priority": f.priority, "category": f.category, "nationality": f.nationality,

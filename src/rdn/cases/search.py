@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, distinct, exists, false, func, or_, select
@@ -22,12 +23,18 @@ from rdn.cases.pipeline import Stage, is_open
 from rdn.cases.policy import HANDLERS, live_referrals_to, owner_sections
 from rdn.core import clock, policy
 from rdn.core.identity import Principal
-from rdn.core.pagination import Page, paginate
+from rdn.core.pagination import MAX_PER_PAGE, Page
 
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9]+-\d{2}-\d{1,9}$")
+COUNT_CAP = 10_000  # a list says "more than 10,000" rather than counting every case of a broad filter
+FEW = 2_000  # at most this many matches: sorted after fetching their ids (see list_cases)
 SORTS = ("relevance", "due", "updated", "number", "priority", "name")
 _PRIORITY_ORDER = case({Priority.emergency.value: 0, Priority.urgent.value: 1}, value=Case.processing_priority,
                        else_=2)
+
+# Soonest due first, cases without a clock last: written as NULLS LAST (not "due_at IS NULL" first) so that
+# PostgreSQL walks the (owner, due_at) index in order and stops at the page instead of sorting every match.
+_DUE = Case.due_at.asc().nulls_last()
 
 
 @dataclass
@@ -99,8 +106,8 @@ def filtered(p: Principal, f: CaseFilters) -> Select[Any]:
         stmt = stmt.where(Case.current_country == f.current_country.upper())
     if f.overdue is True:
         stmt = stmt.where(Case.due_at < now)
-    elif f.overdue is False:
-        stmt = stmt.where(or_(Case.due_at.is_(None), Case.due_at >= now))
+    elif f.overdue is False:  # on time: a clock that has not run out (cases without a clock are neither)
+        stmt = stmt.where(Case.due_at >= now)
     if f.relation == "owned":
         stmt = stmt.where(Case.owner_org_id == p.org_id)
     elif f.relation == "referred":
@@ -131,21 +138,67 @@ def _order(stmt: Select[Any], sort: str, rank: Any) -> Select[Any]:
     if sort in ("", "relevance") and rank is not None:
         return stmt.order_by(rank.desc(), Case.principal_name, Case.id)
     if sort == "due" or sort in ("", "relevance"):
-        return stmt.order_by(Case.due_at.is_(None), Case.due_at, Case.id)
+        return stmt.order_by(_DUE, Case.id)
     if sort == "updated":
         return stmt.order_by(Case.updated_at.desc(), Case.id)
     if sort == "number":
         return stmt.order_by(Case.number)
     if sort == "priority":
-        return stmt.order_by(_PRIORITY_ORDER, Case.due_at.is_(None), Case.due_at, Case.id)
+        return stmt.order_by(_PRIORITY_ORDER, _DUE, Case.id)
     if sort == "name":
         return stmt.order_by(Case.principal_name, Case.id)
-    return stmt.order_by(Case.due_at.is_(None), Case.due_at, Case.id)
+    return stmt.order_by(_DUE, Case.id)
 
 
 def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1, per_page: int = 25) -> Page[Case]:
     policy.require(p, "case.read")
-    return paginate(session, filtered(p, f), page=page, per_page=per_page)
+    stmt = filtered(p, f)
+    page, per_page = max(1, page), max(1, min(MAX_PER_PAGE, per_page))
+    offset = (page - 1) * per_page
+    q = f.q.strip()
+    if q and not CASE_NUMBER.match(q):
+        # A name search ranks every match anyway: the page and the number of matches come from one pass.
+        rows = session.execute(stmt.add_columns(func.count().over()).limit(per_page).offset(offset)).all()
+        if rows:
+            return Page([row[0] for row in rows], rows[0][1], page, per_page)
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        return Page([], total, page, per_page)
+    counted = session.scalar(select(func.count()).select_from(stmt.order_by(None).limit(COUNT_CAP + 1).subquery()))
+    total = min(counted or 0, COUNT_CAP)
+    exact = (counted or 0) <= COUNT_CAP
+    if offset >= total:
+        return Page([], total, page, per_page, exact)
+    if exact and total <= FEW:
+        # Few matches: fetch their ids first, then sort just those. Left to itself the database may walk the
+        # whole due-date index looking for the handful of rows a rare combination of filters matches.
+        keys = session.execute(stmt.order_by(None).with_only_columns(*_SORT_COLUMNS)).all()
+        wanted = [row.id for row in _sorted(keys, f.sort)[offset:offset + per_page]]
+        found = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted)))}
+        return Page([found[i] for i in wanted if i in found], total, page, per_page, exact)
+    items = list(session.scalars(stmt.limit(per_page).offset(offset)))
+    return Page(items, total, page, per_page, exact)
+
+
+_SORT_COLUMNS = (Case.id, Case.due_at, Case.updated_at, Case.number, Case.processing_priority, Case.principal_name)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RANK = {Priority.emergency.value: 0, Priority.urgent.value: 1}
+
+
+def _sorted(rows: list[Any], sort: str) -> list[Any]:
+    """``rows`` in the order ``_order`` gives in SQL (cases without a due date last)."""
+    def due(r: Any) -> tuple[Any, ...]:
+        return (r.due_at is None, r.due_at or _EPOCH)
+
+    if sort == "updated":
+        by_id = sorted(rows, key=lambda r: r.id)
+        return sorted(by_id, key=lambda r: r.updated_at, reverse=True)
+    if sort == "number":
+        return sorted(rows, key=lambda r: r.number)
+    if sort == "priority":
+        return sorted(rows, key=lambda r: (_RANK.get(str(r.processing_priority), 2), *due(r), r.id))
+    if sort == "name":
+        return sorted(rows, key=lambda r: (r.principal_name, r.id))
+    return sorted(rows, key=lambda r: (*due(r), r.id))
 
 
 def overdue(case_row: Case) -> bool:

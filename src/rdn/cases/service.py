@@ -144,7 +144,8 @@ def index_names(session: Session, case: Case, members: Iterable[Member]) -> None
         return
     session.execute(delete(NameKey).where(NameKey.member_id.in_([m.id for m in members])))
     rows = [{"member_id": m.id, "key": key, "case_id": case.id, "owner_org_id": case.owner_org_id}
-            for m in members for key in sorted(names.member_keys(m.given_name, m.family_name, m.other_names))]
+            for m in members
+            for key in sorted(names.index_keys(m.given_name, m.family_name, m.other_names, m.birth_year))]
     if rows:
         session.execute(NameKey.__table__.insert(), rows)
 
@@ -171,16 +172,13 @@ def similar_people(session: Session, actor: Principal, people: Sequence[Mapping[
     found: list[Similar] = []
     checked: dict[uuid.UUID, bool] = {}
     for index, person in enumerate(people):
-        keys = names.same_person_keys(str(person.get("given_name") or ""), str(person.get("family_name") or ""))
         year = person.get("birth_year")
-        if keys is None or not isinstance(year, int):
+        keys = names.look_alike_keys(str(person.get("given_name") or ""), str(person.get("family_name") or ""),
+                                     year if isinstance(year, int) else None)
+        if not keys:
             continue
-        given, family = keys
-        has_given = select(NameKey.member_id).where(NameKey.key == given)
-        has_family = select(NameKey.member_id).where(NameKey.key == family)
         stmt = (select(Member, Case.number).join(Case, Case.id == Member.case_id)
-                .where(Member.id.in_(has_given), Member.id.in_(has_family),
-                       Member.birth_year.between(year - 1, year + 1),
+                .where(Member.id.in_(select(NameKey.member_id).where(NameKey.key.in_(keys))),
                        Case.id.in_(policy.scoped(actor, Case).with_only_columns(Case.id)))
                 .limit(10))
         if exclude_case is not None:

@@ -6,13 +6,14 @@ built here (they are opened by ``service.read_sensitive`` after a step-up, and a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from rdn.cases import service, sharing
 from rdn.cases.models import SENSITIVE, Case, Member, Section
-from rdn.cases.policy import CaseAccess, case_access
+from rdn.cases.policy import CaseAccess, case_accesses
 from rdn.cases.search import overdue
 from rdn.core.identity import Principal
 from rdn.core.tenancy import Organization
@@ -85,10 +86,15 @@ def referral_view(r: Any) -> dict[str, Any]:
             "created_at": r.created_at, "updated_at": r.updated_at, "closed_at": r.closed_at}
 
 
-def list_item(session: Session, actor: Principal, case: Case) -> dict[str, Any]:
-    """A row of a list: the summary, and the principal applicant's name where the caller sees identities."""
-    access = case_access(session, actor, case)
-    out = summary(case)
-    out["principal_name"] = case.principal_name if access.sees(Section.identity) else None
-    out["owned"] = access.owner
-    return out
+def list_items(session: Session, actor: Principal, cases: Sequence[Case]) -> list[dict[str, Any]]:
+    """Rows of a list: the summary, and the principal applicant's name where the caller sees identities
+    (access for the whole page is worked out in one query)."""
+    accesses = case_accesses(session, actor, cases)
+    rows = []
+    for case in cases:
+        access = accesses[case.id]
+        out = summary(case)
+        out["principal_name"] = case.principal_name if access.sees(Section.identity) else None
+        out["owned"] = access.owner
+        rows.append(out)
+    return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -24,6 +24,7 @@ class PageMeta(BaseModel):
     page: int
     per_page: int
     pages: int
+    total_exact: bool = Field(True, description="false: there are more than `total` (the count stopped there)")
 
 
 class PageOut(BaseModel, Generic[T]):

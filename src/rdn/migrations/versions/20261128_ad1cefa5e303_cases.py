@@ -194,6 +194,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('case_members', schema=None) as batch_op:
         batch_op.create_index('ix_case_members_case_position', ['case_id', 'position'], unique=False)
+        batch_op.create_index('ix_case_members_nationality_case', ['nationality', 'case_id'], unique=False)
 
     op.create_table('case_stage_events',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -310,7 +311,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('case_name_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_name_keys_case_id'), ['case_id'], unique=False)
-        batch_op.create_index('ix_case_name_keys_key_owner', ['key', 'owner_org_id', 'member_id'], unique=False)
+        batch_op.create_index('ix_case_name_keys_key_owner', ['key', 'owner_org_id', 'member_id', 'case_id'], unique=False)
 
     op.create_table('referrals',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -350,7 +351,7 @@ def upgrade() -> None:
     with op.batch_alter_table('referrals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_referrals_agreement_id'), ['agreement_id'], unique=False)
         batch_op.create_index('ix_referrals_case_recipient', ['case_id', 'recipient_org_id'], unique=False)
-        batch_op.create_index('ix_referrals_recipient_status', ['recipient_org_id', 'status'], unique=False)
+        batch_op.create_index('ix_referrals_recipient_status', ['recipient_org_id', 'status', 'agreement_id', 'case_id'], unique=False, postgresql_include=['shares_identity', 'nationality_override_reason'])
         batch_op.create_index(batch_op.f('ix_referrals_round_id'), ['round_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_referrals_sender_org_id'), ['sender_org_id'], unique=False)
 
@@ -413,6 +414,7 @@ def downgrade() -> None:
 
     op.drop_table('case_stage_events')
     with op.batch_alter_table('case_members', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_members_nationality_case')
         batch_op.drop_index('ix_case_members_case_position')
 
     op.drop_table('case_members')
