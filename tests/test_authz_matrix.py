@@ -446,5 +446,6 @@ def test_authorization_matrix(world: World, connection):
                     got = OK
                 if got != want:
                     failures.append(f"{row.method} {row.path} rel={rel} persona={persona}: got {got}, want {want}")
+    print(f"authorization matrix: {checked} calls checked, {len(failures)} broke it")
     assert checked > 1000
     assert not failures, f"{len(failures)} of {checked} calls broke the matrix:\n" + "\n".join(failures[:60])

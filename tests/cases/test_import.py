@@ -159,8 +159,10 @@ def test_an_imported_case_looks_like_one_opened_by_hand(cases_world: CasesWorld)
     assert members[0].languages == ["prs", "ps"] and members[2].specific_needs == ["child_at_risk"]
     assert members[1].birth_date == date(1984, 5, 6) and members[1].birth_year == 1984
     keys = set(s.scalars(select(NameKey.key).where(NameKey.member_id == members[0].id)))
-    assert keys == service.names.index_keys("Mohammad", "Rahimi", [], members[0].birth_year)
-    assert any(k.startswith("p:") for k in keys)  # the look-alike key, as a case opened by hand has
+    assert keys == set(service.names.member_keys("Mohammad", "Rahimi"))
+    # The look-alike key, as a case opened by hand has it.
+    assert members[0].look_alike_key == service.names.look_alike_key("Mohammad", "Rahimi")
+    assert members[0].look_alike_key is not None
     assert len(service.checklist(s, case)) == 5
     event = s.scalars(select(StageEvent).where(StageEvent.case_id == case.id)).one()
     assert (event.from_stage, event.to_stage, event.note) == (None, "referred", "Imported from rahimi.csv")
@@ -428,3 +430,32 @@ def test_the_bulk_writer_fills_every_column_of_the_tables_it_writes() -> None:
                           (imports._KEY_COLUMNS, NameKey), (imports._CHECKLIST_COLUMNS, ChecklistEntry),
                           (imports._EVENT_COLUMNS, StageEvent)):
         assert sorted(names_) == sorted(model.__table__.c.keys()), model.__tablename__
+
+
+def test_look_alikes_on_the_organizations_own_cases_are_named_within_a_year_of_birth(
+        cases_world: CasesWorld) -> None:
+    """The look-alike probe (one index range per person; LATERAL ... LIMIT on PostgreSQL) names the
+    organization's own people born within a year, says when there are more, and never names another
+    organization's people."""
+    w = cases_world
+    mine = [w.open_case(members=[{"relationship": "principal", "given_name": "Mohammad", "family_name": "Rahimi",
+                                  "sex": "male", "date_of_birth": str(year), "nationality": "AF"}])
+            for year in (1979, 1980, 1980, 1981, 1990)]
+    theirs = w.open_case("officer_canada", members=[{"relationship": "principal", "given_name": "Mohammad",
+                                                     "family_name": "Rahimi", "sex": "male",
+                                                     "date_of_birth": "1980", "nationality": "SY"}])
+    rows = (household_rows("A", "Rahimi", size=1, principal="Muhammad", birth="1980")
+            + household_rows("B", "Rahimi", size=1, principal="Mohammed", birth="1991")
+            + household_rows("C", "Rahimi", size=1, principal="Mohammad", birth="1985"))
+    report = run(w, to_csv(rows), dry_run=True)
+    assert report.ok
+    alike = {e.field: e.message for e in report.warnings if "already on a case" in e.message}
+    assert set(alike) == {"row 2", "row 3"}  # born 1985: nobody of mine between 1984 and 1986
+    # Four of mine were born 1979-1981: three are named, by case number, and "…" says there are more.
+    first_three = sorted(c.number for c in mine[:4])[:3]
+    assert all(number in alike["row 2"] for number in first_three) and alike["row 2"].endswith("…")
+    assert mine[4].number not in alike["row 2"]
+    # Born 1991: the one born 1990, alone.
+    assert mine[4].number in alike["row 3"] and not alike["row 3"].endswith("…")
+    assert sum(c.number in alike["row 3"] for c in mine) == 1
+    assert not any(theirs.number in message for message in alike.values())

@@ -57,6 +57,7 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -77,7 +78,7 @@ from rdn.cases.models import (
 from rdn.cases.pipeline import Stage
 from rdn.cases.policy import owner_sections
 from rdn.cases.validation import check_household, clean_case, clean_member, clean_preferences
-from rdn.core import audit, clock, policy
+from rdn.core import audit, clock, ids, policy
 from rdn.core.errors import FieldError, ValidationFailed
 from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal
@@ -244,6 +245,11 @@ class _Findings:
         self.limit = limit
         self.items: list[tuple[int, int, str, str]] = []
         self.count = 0
+
+    @property
+    def full(self) -> bool:
+        """No room for another message (it would only be counted): callers may skip composing it."""
+        return len(self.items) >= max(_KEPT_ERRORS, self.limit)
 
     def add(self, sheet: _Sheet | None, row: int, column: str | None, message: str) -> None:
         self.count += 1
@@ -505,55 +511,73 @@ def _similar_in_file(drafts: dict[str, _CaseDraft], warnings: _Findings) -> None
 def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDraft], warnings: _Findings,
                    progress: Progress | None) -> None:
     """People of the file who look like people on the organization's cases (name skeletons shared, birth years
-    within one). Each person is looked up by three exact look-alike keys (``names.person_key``); the database
-    answers per key with a count and two examples, so a common name costs one index range, not a row each."""
+    within one). Each person is one range of the (look-alike key, birth year) index (``names.person_key``,
+    kept in ``Member.look_alike_key``); the database answers each with a few of the people it matches
+    (PostgreSQL: four, through LATERAL ... LIMIT; SQLite: the first and last of each year), so a common name
+    born in a common year costs a few index entries, not thousands."""
     if Section.identity not in owner_sections(actor):
         return
-    wanted: dict[str, list[tuple[_Person, _CaseDraft]]] = defaultdict(list)
+    wanted: dict[tuple[str, int], list[tuple[_Person, _CaseDraft]]] = defaultdict(list)
     for draft in drafts.values():
         for person in draft.people:
             if person.pair is not None:
                 pair, year = person.pair
-                for y in (year - 1, year, year + 1):
-                    wanted[names.person_key(pair, y)].append((person, draft))
+                wanted[(names.person_key(pair), year)].append((person, draft))
     if not wanted:
         return
-    keys = sorted(wanted)
-    found: dict[str, tuple[int, set[uuid.UUID]]] = {}
-    as_text = cast(NameKey.member_id, Text)
-    for start in range(0, len(keys), CHUNK):
-        stmt = (select(NameKey.key, func.count(), func.min(as_text), func.max(as_text))
-                .where(NameKey.key.in_(keys[start:start + CHUNK]), NameKey.owner_org_id == actor.org_id)
-                .group_by(NameKey.key))
-        for key, n, first, last in session.execute(stmt):
-            found[key] = (n, {uuid.UUID(str(first)), uuid.UUID(str(last))})
+    probes = sorted(wanted)
+    # Per (key, birth year), a few of the people it matches: (case number, name, birth year, member id).
+    found: dict[tuple[str, int], list[tuple[str, str, int, uuid.UUID]]] = defaultdict(list)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(probes), CHUNK):
+        chunk = probes[start:start + CHUNK]
+        if postgres:
+            # A few people per probe, not all of them: a common name born in a common year can be thousands.
+            rows = session.execute(text(
+                "SELECT k.key, k.year, m.number, m.given_name, m.family_name, m.birth_year, m.id "
+                "FROM unnest(CAST(:keys AS text[]), CAST(:years AS int[])) AS k(key, year) CROSS JOIN LATERAL "
+                "(SELECT c.number, cm.given_name, cm.family_name, cm.birth_year, cm.id "
+                "FROM case_members cm JOIN cases c ON c.id = cm.case_id "
+                "WHERE cm.look_alike_key = k.key AND cm.birth_year BETWEEN k.year - 1 AND k.year + 1 "
+                "AND c.owner_org_id = :org LIMIT :n) AS m"),
+                {"keys": [k for k, _y in chunk], "years": [y for _k, y in chunk], "org": actor.org_id,
+                 "n": _SIMILAR_SHOWN + 1})
+            for key, year, number, given, family, born, member_id in rows:
+                found[(key, year)].append((number, f"{given} {family}".strip(), born, member_id))
+        else:
+            as_text = cast(Member.id, Text)
+            ends = (select(Member.look_alike_key, Member.birth_year, func.min(as_text), func.max(as_text))
+                    .join(Case, Case.id == Member.case_id)
+                    .where(Member.look_alike_key.in_({k for k, _y in chunk}), Case.owner_org_id == actor.org_id)
+                    .group_by(Member.look_alike_key, Member.birth_year))
+            some = {uuid.UUID(str(m)) for _k, _y, first, last in session.execute(ends) for m in (first, last)}
+            rows = session.execute(
+                select(Member.look_alike_key, Case.number, Member.given_name, Member.family_name,
+                       Member.birth_year, Member.id)
+                .join(Case, Case.id == Member.case_id).where(Member.id.in_(some)))
+            for key, number, given, family, born, member_id in rows:
+                for year in (born - 1, born, born + 1):
+                    if (key, year) in wanted:
+                        found[(key, year)].append((number, f"{given} {family}".strip(), born, member_id))
         if progress:
-            progress(min(start + CHUNK, len(keys)), len(keys), "check")
+            progress(min(start + CHUNK, len(probes)), len(probes), "check")
     if not found:
         return
-    member_ids = sorted({m for _n, ids in found.values() for m in ids})
-    known: dict[uuid.UUID, tuple[str, int, str]] = {}
-    for start in range(0, len(member_ids), CHUNK):
-        stmt = (select(Member.id, Member.given_name, Member.family_name, Member.birth_year, Case.number)
-                .join(Case, Case.id == Member.case_id)
-                .where(Member.id.in_(member_ids[start:start + CHUNK])))
-        for member_id, given, family, year, number in session.execute(stmt):
-            known[member_id] = (f"{given} {family}".strip(), year, number)
-    per_person: dict[int, tuple[_Person, _CaseDraft, int, set[uuid.UUID]]] = {}
-    for key, (n, ids) in found.items():
+    per_person: dict[int, tuple[_Person, _CaseDraft, dict[uuid.UUID, tuple[str, str, int, uuid.UUID]]]] = {}
+    for key, people in found.items():
         for person, draft in wanted[key]:
-            _p, _d, total, examples = per_person.get(id(person), (person, draft, 0, set()))
-            per_person[id(person)] = (person, draft, total + n, examples | ids)
-    for person, draft, total, examples in per_person.values():
-        matches = sorted((known[m] for m in examples if m in known), key=lambda m: m[2])[:_SIMILAR_SHOWN]
-        if not matches:
+            entry = per_person.setdefault(id(person), (person, draft, {}))
+            entry[2].update((m[3], m) for m in people)
+    for person, draft, candidates in per_person.values():
+        if warnings.full:
+            warnings.count += 1
             continue
+        matches = sorted(candidates.values())
         shown = "; ".join(_("%(name)s (born %(year)s) on case %(number)s", name=n, year=y, number=num)
-                          for n, y, num in matches)
-        more = total - len(matches)
+                          for num, n, y, _m in matches[:_SIMILAR_SHOWN])
         warnings.add(draft.people_sheet or draft.sheet, person.row, None, _(
             "%(name)s looks like someone already on a case: %(matches)s", name=_person_label(person.data),
-            matches=shown + (f" (+{more})" if more > 0 else "")))
+            matches=shown + (" …" if len(matches) > _SIMILAR_SHOWN else "")))
 
 
 # Writing ------------------------------------------------------------------------------------------------------
@@ -633,7 +657,7 @@ _CASE_COLUMNS = ("id", "owner_org_id", "number", "previous_numbers", "principal_
                  "departed_at", "arrived_at", "closed_at", "stage_due_at", "target_submission_on",
                  "target_departure_on", "due_at", "preferences", "protection", "medical", "sogi", "svt", "import_id",
                  "version", "created_by_user_id", "created_at", "updated_at")
-_MEMBER_COLUMNS = ("id", "case_id", "position", "created_at", "updated_at", *service.MEMBER_FIELDS)
+_MEMBER_COLUMNS = ("id", "case_id", "position", "created_at", "updated_at", *service.MEMBER_FIELDS, "look_alike_key")
 _KEY_COLUMNS = ("member_id", "key", "case_id", "owner_org_id")
 _CHECKLIST_COLUMNS = ("id", "case_id", "item", "status", "note", "obstacle_id", "updated_by_user_id", "updated_at")
 _EVENT_COLUMNS = ("id", "case_id", "from_stage", "to_stage", "note", "actor_user_id", "actor_org_id", "actor_label",
@@ -666,7 +690,7 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
         for number, draft in zip(numbers[start:start + CASES_PER_BATCH], drafts[start:start + CASES_PER_BATCH],
                                  strict=True):
             ordered = sorted((p.data for p in draft.people), key=lambda m: m["relationship"] != Relationship.principal)
-            batch.append((uuid.uuid4(), draft, ordered, number))
+            batch.append((ids.uuid7(), draft, ordered, number))
 
         def case_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:
             for case_id, draft, ordered, number in batch:
@@ -686,24 +710,25 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
                         ) -> Iterator[tuple[Any, ...]]:
             for case_id, _draft, ordered, _number in batch:
                 for position, m in enumerate(ordered):
-                    member_id = uuid.uuid4()
+                    member_id = ids.uuid7()
                     people_of.append((member_id, case_id, m))
-                    yield (member_id, case_id, position, now, now, *(_plain(m[k]) for k in service.MEMBER_FIELDS))
+                    yield (member_id, case_id, position, now, now, *(_plain(m[k]) for k in service.MEMBER_FIELDS),
+                           names.look_alike_key(m["given_name"], m["family_name"]))
 
         def key_rows(people_of: list[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]] = people_of
                      ) -> Iterator[tuple[Any, ...]]:
             for member_id, case_id, m in people_of:
-                for key in names.index_keys(m["given_name"], m["family_name"], m["other_names"], m["birth_year"]):
+                for key in names.member_keys(m["given_name"], m["family_name"], m["other_names"]):
                     yield (member_id, key, case_id, org.id)
 
         def checklist_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:
             for case_id, *_rest in batch:
                 for item in items:
-                    yield (uuid.uuid4(), case_id, item, pending_status, "", None, None, now)
+                    yield (ids.uuid7(), case_id, item, pending_status, "", None, None, now)
 
         def event_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:
             for case_id, *_rest in batch:
-                yield (uuid.uuid4(), case_id, None, referred, note, actor.user_id, actor.org_id, actor.full_name, now)
+                yield (ids.uuid7(), case_id, None, referred, note, actor.user_id, actor.org_id, actor.full_name, now)
 
         # Parents before children (members and keys fill people_of as they go).
         _insert(session, tables[Case], _CASE_COLUMNS, case_rows())

@@ -317,6 +317,8 @@ class Member(Base):
         Index("ix_case_members_case_position", "case_id", "position"),
         # Whose nationality is the recipient's own (a government never receives its own nationals' cases).
         Index("ix_case_members_nationality_case", "nationality", "case_id"),
+        # "Someone on a case looks like this person": see rdn.cases.names.person_key.
+        Index("ix_case_members_look_alike", "look_alike_key", "birth_year"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -336,6 +338,8 @@ class Member(Base):
                                                  default=Education.unknown)
     occupation: Mapped[str] = mapped_column(String(120), default="")
     specific_needs: Mapped[list[str]] = mapped_column(default=list)
+    # The name skeletons as one digest (names.person_key), kept by service.index_names.
+    look_alike_key: Mapped[str | None] = mapped_column(String(34))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
@@ -346,7 +350,9 @@ class Member(Base):
 
 class NameKey(Base):
     """The name-search index: each member's name tokens, normalised (``n:``) and as a skeleton (``s:``)
-    that transliteration variants share (see ``rdn.cases.names``). ``owner_org_id`` follows the case."""
+    that transliteration variants share (see ``rdn.cases.names``). ``owner_org_id`` follows the case.
+    ``case_id`` is a copy for the search's scope, with no index or foreign key of its own (every index entry
+    costs a bulk import time; a case's keys go with its members, through ``member_id``'s cascade)."""
 
     __tablename__ = "case_name_keys"
     # Covering the name search (key, scope, member, case): answered from the index alone.
@@ -354,7 +360,7 @@ class NameKey(Base):
 
     member_id: Mapped[uuid.UUID] = mapped_column(_fk("case_members"), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    case_id: Mapped[uuid.UUID] = mapped_column(_fk("cases"), index=True)
+    case_id: Mapped[uuid.UUID] = mapped_column()
     owner_org_id: Mapped[uuid.UUID] = mapped_column()
 
 

@@ -60,8 +60,10 @@ def _arabic_script(text: str) -> str:
     return text.translate(_ARABIC_LETTERS)
 
 
-def tokens(text: str) -> list[str]:
-    """The name's tokens, transliterated, lower case, with particles joined to the word after them."""
+@lru_cache(maxsize=65536)
+def tokens(text: str) -> tuple[str, ...]:
+    """The name's tokens, transliterated, lower case, with particles joined to the word after them (cached:
+    names repeat, and an import asks for each person's several times)."""
     text = unicodedata.normalize("NFKC", text or "")
     if any("\u0600" <= c <= "\u06ff" for c in text):
         text = _arabic_script(text)
@@ -86,7 +88,7 @@ def tokens(text: str) -> list[str]:
             continue
         out.append(token)
         i += 1
-    return out
+    return tuple(out)
 
 
 @lru_cache(maxsize=65536)
@@ -152,26 +154,16 @@ def same_person_keys(given_name: str, family_name: str) -> tuple[str, str] | Non
     return f"s:{skeleton(given[0])}", f"s:{skeleton(_ARTICLE_GLUED.sub('', family[-1]))}"
 
 
-def person_key(pair: tuple[str, str], birth_year: int) -> str:
-    """One key for "these two name skeletons, born that year" (``p:`` and a digest, to fit the key column), so
-    look-alikes are found by exact index probes (years within one: three keys) rather than by joining the
-    given-name and family-name keys of everyone sharing a first name."""
-    digest = hashlib.blake2b(f"{pair[0]}|{pair[1]}|{birth_year}".encode(), digest_size=16).hexdigest()
-    return f"p:{digest}"
+def person_key(pair: tuple[str, str]) -> str:
+    """One key for "these two name skeletons" (``p:`` and a digest: 34 characters, kept in
+    ``Member.look_alike_key`` and indexed with the birth year), so look-alikes are found by one index range
+    (same key, born within a year) rather than by joining the given-name and family-name keys of everyone
+    sharing a first name."""
+    return "p:" + hashlib.blake2b(f"{pair[0]}|{pair[1]}".encode(), digest_size=16).hexdigest()
 
 
-def look_alike_keys(given_name: str, family_name: str, birth_year: int | None) -> tuple[str, ...]:
-    """The ``p:`` keys a new person is looked up by: their skeleton pair, born a year either side."""
+@lru_cache(maxsize=65536)
+def look_alike_key(given_name: str, family_name: str) -> str | None:
+    """A member's look-alike key (None for a name without a given and a family part)."""
     pair = same_person_keys(given_name, family_name)
-    if pair is None or not isinstance(birth_year, int):
-        return ()
-    return tuple(person_key(pair, y) for y in (birth_year - 1, birth_year, birth_year + 1))
-
-
-def index_keys(given_name: str, family_name: str, other_names: list[str] | None, birth_year: int | None) -> set[str]:
-    """Everything a member is indexed by: the name keys, and the look-alike key where the birth year is known."""
-    keys = member_keys(given_name, family_name, other_names)
-    pair = same_person_keys(given_name, family_name)
-    if pair is not None and isinstance(birth_year, int):
-        keys.add(person_key(pair, birth_year))
-    return keys
+    return None if pair is None else person_key(pair)

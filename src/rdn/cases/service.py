@@ -143,9 +143,10 @@ def index_names(session: Session, case: Case, members: Iterable[Member]) -> None
     if not members:
         return
     session.execute(delete(NameKey).where(NameKey.member_id.in_([m.id for m in members])))
+    for m in members:
+        m.look_alike_key = names.look_alike_key(m.given_name, m.family_name)
     rows = [{"member_id": m.id, "key": key, "case_id": case.id, "owner_org_id": case.owner_org_id}
-            for m in members
-            for key in sorted(names.index_keys(m.given_name, m.family_name, m.other_names, m.birth_year))]
+            for m in members for key in sorted(names.member_keys(m.given_name, m.family_name, m.other_names))]
     if rows:
         session.execute(NameKey.__table__.insert(), rows)
 
@@ -173,12 +174,11 @@ def similar_people(session: Session, actor: Principal, people: Sequence[Mapping[
     checked: dict[uuid.UUID, bool] = {}
     for index, person in enumerate(people):
         year = person.get("birth_year")
-        keys = names.look_alike_keys(str(person.get("given_name") or ""), str(person.get("family_name") or ""),
-                                     year if isinstance(year, int) else None)
-        if not keys:
+        key = names.look_alike_key(str(person.get("given_name") or ""), str(person.get("family_name") or ""))
+        if key is None or not isinstance(year, int):
             continue
         stmt = (select(Member, Case.number).join(Case, Case.id == Member.case_id)
-                .where(Member.id.in_(select(NameKey.member_id).where(NameKey.key.in_(keys))),
+                .where(Member.look_alike_key == key, Member.birth_year.between(year - 1, year + 1),
                        Case.id.in_(policy.scoped(actor, Case).with_only_columns(Case.id)))
                 .limit(10))
         if exclude_case is not None:
@@ -668,5 +668,6 @@ def reassign_owner(session: Session, case: Case, org: Organization) -> None:
     for note in notes:
         note.owner_org_id = org.id
         note.seal("body", bodies[note.id], keyring=ring)
-    session.execute(update(NameKey).where(NameKey.case_id == case.id).values(owner_org_id=org.id))
+    session.execute(update(NameKey).where(NameKey.member_id.in_(select(Member.id).where(Member.case_id == case.id)))
+                    .values(owner_org_id=org.id))
     _touch(case)

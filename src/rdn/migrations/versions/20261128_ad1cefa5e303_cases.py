@@ -187,6 +187,7 @@ def upgrade() -> None:
     sa.Column('education', sa.Enum('none', 'primary', 'secondary', 'vocational', 'university', 'unknown', name='member_education', native_enum=False, length=32), nullable=False),
     sa.Column('occupation', sa.String(length=120), nullable=False),
     sa.Column('specific_needs', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('look_alike_key', sa.String(length=34), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_members_case_id_cases'), ondelete='CASCADE'),
@@ -195,6 +196,7 @@ def upgrade() -> None:
     with op.batch_alter_table('case_members', schema=None) as batch_op:
         batch_op.create_index('ix_case_members_case_position', ['case_id', 'position'], unique=False)
         batch_op.create_index('ix_case_members_nationality_case', ['nationality', 'case_id'], unique=False)
+        batch_op.create_index('ix_case_members_look_alike', ['look_alike_key', 'birth_year'], unique=False)
 
     op.create_table('case_stage_events',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -305,12 +307,10 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('case_id', sa.Uuid(), nullable=False),
     sa.Column('owner_org_id', sa.Uuid(), nullable=False),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_name_keys_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['member_id'], ['case_members.id'], name=op.f('fk_case_name_keys_member_id_case_members'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('member_id', 'key', name=op.f('pk_case_name_keys'))
     )
     with op.batch_alter_table('case_name_keys', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_case_name_keys_case_id'), ['case_id'], unique=False)
         batch_op.create_index('ix_case_name_keys_key_owner', ['key', 'owner_org_id', 'member_id', 'case_id'], unique=False)
 
     op.create_table('referrals',
@@ -388,7 +388,6 @@ def downgrade() -> None:
     op.drop_table('referrals')
     with op.batch_alter_table('case_name_keys', schema=None) as batch_op:
         batch_op.drop_index('ix_case_name_keys_key_owner')
-        batch_op.drop_index(batch_op.f('ix_case_name_keys_case_id'))
 
     op.drop_table('case_name_keys')
     with op.batch_alter_table('case_consents', schema=None) as batch_op:
@@ -414,6 +413,7 @@ def downgrade() -> None:
 
     op.drop_table('case_stage_events')
     with op.batch_alter_table('case_members', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_members_look_alike')
         batch_op.drop_index('ix_case_members_nationality_case')
         batch_op.drop_index('ix_case_members_case_position')
 
