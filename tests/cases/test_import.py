@@ -429,7 +429,8 @@ def test_the_bulk_writer_fills_every_column_of_the_tables_it_writes() -> None:
     for names_, model in ((imports._CASE_COLUMNS, Case), (imports._MEMBER_COLUMNS, Member),
                           (imports._KEY_COLUMNS, NameKey), (imports._CHECKLIST_COLUMNS, ChecklistEntry),
                           (imports._EVENT_COLUMNS, StageEvent)):
-        assert sorted(names_) == sorted(model.__table__.c.keys()), model.__tablename__
+        written = [c.key for c in model.__table__.c if c.computed is None]  # the database computes the others
+        assert sorted(names_) == sorted(written), model.__tablename__
 
 
 def test_look_alikes_on_the_organizations_own_cases_are_named_within_a_year_of_birth(

@@ -310,6 +310,44 @@ def test_sorts_and_pages(world: CasesWorld) -> None:
     assert search.counts_by_stage(s, p) == {"referred": 3, "departed": 1}
 
 
+def test_a_list_past_the_count_cap_says_more_than_and_sorts_in_the_database_as_in_python(
+        world: CasesWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to COUNT_CAP matches are sorted in Python, more in SQL: both give the same order for every sort, and
+    past the cap the total is a lower bound while the pages go on."""
+    w, s = world, world.session
+    for i, (given, priority) in enumerate([("Zahra", "normal"), ("Amina", "emergency"), ("Layla", "urgent"),
+                                           ("Bashir", "normal"), ("Omar", "urgent"), ("Hana", "emergency")]):
+        case = w.open_case(members=[person(given, f"Family{i}")], processing_priority=priority)
+        if given == "Bashir":
+            case.stage, case.stage_since = Stage.closed, clock.now()  # no clock: sorts last
+            service.recompute_clocks(case)
+        clock.advance(timedelta(minutes=7))
+    s.flush()
+    p = w.p("caseworker_unhcr")
+
+    def walk(sort: str) -> tuple[list[str], list[tuple[int, bool, bool]]]:
+        numbers, shapes, page = [], [], 1
+        while True:
+            result = search.list_cases(s, p, CaseFilters(sort=sort), page=page, per_page=4)
+            numbers += [c.number for c in result.items]
+            shapes.append((result.total, result.exact, result.has_next))
+            if not result.has_next:
+                return numbers, shapes
+            page += 1
+
+    for sort in search.SORTS:
+        in_python, shapes = walk(sort)
+        assert shapes == [(6, True, True), (6, True, False)]
+        monkeypatch.setattr(search, "COUNT_CAP", 3)
+        in_sql, capped = walk(sort)
+        monkeypatch.setattr(search, "COUNT_CAP", 1_000)
+        assert in_sql == in_python, sort
+        assert capped == [(3, False, True), (3, False, False)]  # "more than 3"; the second page is not full
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    few = search.list_cases(s, p, CaseFilters(priority="emergency"))
+    assert (few.total, few.exact, len(few.items)) == (2, True, 2)
+
+
 # Look-alikes ------------------------------------------------------------------------------------------------
 
 

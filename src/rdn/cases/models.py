@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import Computed, Date, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rdn.core import clock
@@ -250,6 +250,10 @@ CHECKLIST_STATUS_NAMES: dict[ChecklistStatus, str] = {
 # Cases ----------------------------------------------------------------------------------------------------------
 
 
+PRIORITY_RANK = {Priority.emergency: 0, Priority.urgent: 1, Priority.normal: 2}
+PRIORITY_RANK_SQL = ("CASE processing_priority WHEN 'emergency' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END")
+
+
 class Case(SensitiveFields, Base):
     __tablename__ = "cases"
     __sensitive_owner__ = "owner_org_id"
@@ -259,6 +263,8 @@ class Case(SensitiveFields, Base):
         Index("ix_cases_owner_due", "owner_org_id", "due_at"),
         Index("ix_cases_owner_stage", "owner_org_id", "stage"),
         Index("ix_cases_owner_nationality", "owner_org_id", "nationality"),
+        # The list sorted by priority, then due date: walked in order up to the page.
+        Index("ix_cases_owner_priority_due", "owner_org_id", "priority_rank", "due_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -275,6 +281,8 @@ class Case(SensitiveFields, Base):
     category_primary: Mapped[Category] = mapped_column(enum_column(Category, "case_category"), index=True)
     category_secondary: Mapped[Category] = mapped_column(enum_column(Category, "case_category"))
     processing_priority: Mapped[Priority] = mapped_column(enum_column(Priority, "case_priority"), index=True)
+    # 0 emergency, 1 urgent, 2 normal: computed by the database, for sorting by priority with an index.
+    priority_rank: Mapped[int] = mapped_column(SmallInteger, Computed(PRIORITY_RANK_SQL, persisted=True))
     submission_priority: Mapped[Priority] = mapped_column(enum_column(Priority, "case_priority"))
     stage: Mapped[str] = mapped_column(String(32), index=True)
     stage_since: Mapped[datetime] = mapped_column(default=clock.now)

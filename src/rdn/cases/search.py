@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, distinct, 
 from sqlalchemy.orm import Session
 
 from rdn.cases import names
-from rdn.cases.models import LIVE_REFERRAL, Case, Category, NameKey, Priority, Referral, Section
+from rdn.cases.models import LIVE_REFERRAL, PRIORITY_RANK, Case, Category, NameKey, Priority, Referral, Section
 from rdn.cases.pipeline import Stage, is_open
 from rdn.cases.policy import HANDLERS, live_referrals_to, owner_sections
 from rdn.core import clock, policy
@@ -26,11 +26,8 @@ from rdn.core.identity import Principal
 from rdn.core.pagination import MAX_PER_PAGE, Page
 
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9]+-\d{2}-\d{1,9}$")
-COUNT_CAP = 10_000  # a list says "more than 10,000" rather than counting every case of a broad filter
-FEW = 2_000  # at most this many matches: sorted after fetching their ids (see list_cases)
+COUNT_CAP = 1_000  # a list says "more than 1,000" rather than counting every case of a broad filter
 SORTS = ("relevance", "due", "updated", "number", "priority", "name")
-_PRIORITY_ORDER = case({Priority.emergency.value: 0, Priority.urgent.value: 1}, value=Case.processing_priority,
-                       else_=2)
 
 # Soonest due first, cases without a clock last: written as NULLS LAST (not "due_at IS NULL" first) so that
 # PostgreSQL walks the (owner, due_at) index in order and stops at the page instead of sorting every match.
@@ -96,7 +93,8 @@ def filtered(p: Principal, f: CaseFilters) -> Select[Any]:
     if f.stage:
         stmt = stmt.where(Case.stage.in_([Stage(s).value for s in f.stage if s in Stage.__members__]))
     if f.priority in Priority.__members__:
-        stmt = stmt.where(Case.processing_priority == f.priority)
+        # By rank (the same thing): the (owner, rank, due) index then serves the filter and the order.
+        stmt = stmt.where(Case.priority_rank == PRIORITY_RANK[Priority(f.priority)])
     if f.category.upper() in Category.__members__:
         cat = f.category.upper()
         stmt = stmt.where(or_(Case.category_primary == cat, Case.category_secondary == cat))
@@ -144,7 +142,7 @@ def _order(stmt: Select[Any], sort: str, rank: Any) -> Select[Any]:
     if sort == "number":
         return stmt.order_by(Case.number)
     if sort == "priority":
-        return stmt.order_by(_PRIORITY_ORDER, _DUE, Case.id)
+        return stmt.order_by(Case.priority_rank, _DUE, Case.id)
     if sort == "name":
         return stmt.order_by(Case.principal_name, Case.id)
     return stmt.order_by(_DUE, Case.id)
@@ -163,25 +161,26 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
             return Page([row[0] for row in rows], rows[0][1], page, per_page)
         total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
         return Page([], total, page, per_page)
-    counted = session.scalar(select(func.count()).select_from(stmt.order_by(None).limit(COUNT_CAP + 1).subquery()))
-    total = min(counted or 0, COUNT_CAP)
-    exact = (counted or 0) <= COUNT_CAP
-    if offset >= total:
-        return Page([], total, page, per_page, exact)
-    if exact and total <= FEW:
-        # Few matches: fetch their ids first, then sort just those. Left to itself the database may walk the
-        # whole due-date index looking for the handful of rows a rare combination of filters matches.
-        keys = session.execute(stmt.order_by(None).with_only_columns(*_SORT_COLUMNS)).all()
+    # One pass finds up to COUNT_CAP + 1 matches with just what sorting needs. At most COUNT_CAP: that is the
+    # exact total, and the page is sorted here (a rare combination of filters never walks a whole index).
+    # More: the list says "more than COUNT_CAP" and the database sorts, walking the due-date index to the page.
+    columns = _SORT_COLUMNS.get(f.sort, _SORT_COLUMNS["due"])
+    # Through the Core connection: plain rows, without the ORM's per-row machinery (a thousand rows).
+    keys = session.connection().execute(stmt.order_by(None).with_only_columns(*columns).limit(COUNT_CAP + 1)).all()
+    if len(keys) <= COUNT_CAP:
+        total = len(keys)
         wanted = [row.id for row in _sorted(keys, f.sort)[offset:offset + per_page]]
-        found = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted)))}
-        return Page([found[i] for i in wanted if i in found], total, page, per_page, exact)
-    items = list(session.scalars(stmt.limit(per_page).offset(offset)))
-    return Page(items, total, page, per_page, exact)
+        found = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted)))} if wanted else {}
+        return Page([found[i] for i in wanted if i in found], total, page, per_page)
+    items = list(session.scalars(stmt.limit(per_page).offset(offset)))  # deeper pages work too, more slowly
+    return Page(items, COUNT_CAP, page, per_page, exact=False)
 
 
-_SORT_COLUMNS = (Case.id, Case.due_at, Case.updated_at, Case.number, Case.processing_priority, Case.principal_name)
+_SORT_COLUMNS = {  # what each sort needs of up to COUNT_CAP + 1 rows (no more: each is converted in Python)
+    "due": (Case.id, Case.due_at), "updated": (Case.id, Case.updated_at), "number": (Case.id, Case.number),
+    "priority": (Case.id, Case.priority_rank, Case.due_at), "name": (Case.id, Case.principal_name),
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_RANK = {Priority.emergency.value: 0, Priority.urgent.value: 1}
 
 
 def _sorted(rows: list[Any], sort: str) -> list[Any]:
@@ -195,7 +194,7 @@ def _sorted(rows: list[Any], sort: str) -> list[Any]:
     if sort == "number":
         return sorted(rows, key=lambda r: r.number)
     if sort == "priority":
-        return sorted(rows, key=lambda r: (_RANK.get(str(r.processing_priority), 2), *due(r), r.id))
+        return sorted(rows, key=lambda r: (r.priority_rank, *due(r), r.id))
     if sort == "name":
         return sorted(rows, key=lambda r: (r.principal_name, r.id))
     return sorted(rows, key=lambda r: (*due(r), r.id))

@@ -22,10 +22,15 @@ class Page(Generic[T]):
 
     @property
     def pages(self) -> int:
+        """The number of pages (a lower bound when the count was capped: this page, and one more if full)."""
+        if not self.exact:
+            return max(self.page + (1 if self.has_next else 0), -(-self.total // self.per_page))
         return max(1, -(-self.total // self.per_page))
 
     @property
     def has_next(self) -> bool:
+        if not self.exact:
+            return len(self.items) == self.per_page
         return self.page < self.pages
 
     @property

@@ -58,6 +58,7 @@ def upgrade() -> None:
     sa.Column('category_primary', sa.Enum('LPN', 'WGR', 'CAR', 'SVT', 'MED', 'FAM', 'LAS', name='case_category', native_enum=False, length=32), nullable=False),
     sa.Column('category_secondary', sa.Enum('LPN', 'WGR', 'CAR', 'SVT', 'MED', 'FAM', 'LAS', name='case_category', native_enum=False, length=32), nullable=False),
     sa.Column('processing_priority', sa.Enum('emergency', 'urgent', 'normal', name='case_priority', native_enum=False, length=32), nullable=False),
+    sa.Column('priority_rank', sa.SmallInteger(), sa.Computed("CASE processing_priority WHEN 'emergency' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END", persisted=True), nullable=False),
     sa.Column('submission_priority', sa.Enum('emergency', 'urgent', 'normal', name='case_priority', native_enum=False, length=32), nullable=False),
     sa.Column('stage', sa.String(length=32), nullable=False),
     sa.Column('stage_since', sa.DateTime(timezone=True), nullable=False),
@@ -91,6 +92,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_cases_due_at'), ['due_at'], unique=False)
         batch_op.create_index('ix_cases_owner_due', ['owner_org_id', 'due_at'], unique=False)
         batch_op.create_index('ix_cases_owner_nationality', ['owner_org_id', 'nationality'], unique=False)
+        batch_op.create_index('ix_cases_owner_priority_due', ['owner_org_id', 'priority_rank', 'due_at'], unique=False)
         batch_op.create_index('ix_cases_owner_stage', ['owner_org_id', 'stage'], unique=False)
         batch_op.create_index('ix_cases_owner_updated', ['owner_org_id', 'updated_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_processing_priority'), ['processing_priority'], unique=False)
@@ -440,6 +442,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cases_processing_priority'))
         batch_op.drop_index('ix_cases_owner_updated')
         batch_op.drop_index('ix_cases_owner_stage')
+        batch_op.drop_index('ix_cases_owner_priority_due')
         batch_op.drop_index('ix_cases_owner_nationality')
         batch_op.drop_index('ix_cases_owner_due')
         batch_op.drop_index(batch_op.f('ix_cases_due_at'))
