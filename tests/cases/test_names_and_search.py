@@ -369,3 +369,27 @@ def test_similar_people_are_warned_only_on_visible_cases(world: CasesWorld, case
     hashimi = service.similar_people(s, w.p("officer_canada"),
                                      [{"given_name": "Muhammad", "family_name": "Hashimi", "birth_year": 1983}])
     assert [x.case_number for x in hashimi] == [cases["hashimi"].number]
+
+
+def test_a_common_name_past_the_people_cap_shows_exact_spellings_first_and_says_more_than(
+        world: CasesWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name search looks at PEOPLE_CAP people at most: past it, the total says "more than", and the people
+    spelled exactly as typed are looked for first, so they are on the page; below it, every match is there."""
+    w, s = world, world.session
+    variants = [w.open_case(members=[person("Hussain", f"Variant{i}")]) for i in range(4)]
+    exact = [w.open_case(members=[person("Hussein", f"Exact{i}")]) for i in range(2)]
+    s.flush()
+    p = w.p("caseworker_unhcr")
+    everything = search.list_cases(s, p, CaseFilters(q="Hussein"))
+    assert (everything.total, everything.exact) == (6, True)
+    assert [c.number for c in everything.items[:2]] == sorted((c.number for c in exact),
+                                                              key=lambda n: next(c.principal_name for c in exact
+                                                                                 if c.number == n))
+    monkeypatch.setattr(search, "PEOPLE_CAP", 3)
+    capped = search.list_cases(s, p, CaseFilters(q="Hussein"))
+    assert not capped.exact and capped.total == 3
+    assert {c.number for c in capped.items[:2]} == {c.number for c in exact}
+    assert {c.number for c in capped.items[2:]} <= {c.number for c in variants}
+    # Two tokens: the rarer drives, and the other must match the same person.
+    both = search.list_cases(s, p, CaseFilters(q="Hussein Exact1"))
+    assert [c.number for c in both.items] == [exact[1].number] and both.exact

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, distinct, exists, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from rdn.cases import names
 from rdn.cases.models import LIVE_REFERRAL, PRIORITY_RANK, Case, Category, NameKey, Priority, Referral, Section
@@ -52,27 +52,33 @@ class CaseFilters:
                     self.overdue is not None, self.referred_to, self.relation))
 
 
-def _identity_scope(p: Principal) -> ColumnElement[bool]:
-    """The name keys of people whose identity ``p`` may see."""
+def _identity_scope(p: Principal, key: Any = NameKey) -> ColumnElement[bool]:
+    """The name keys (``key``: the NameKey entity or an alias of it) of people whose identity ``p`` may see."""
     conditions = []
     if Section.identity in owner_sections(p):
-        conditions.append(NameKey.owner_org_id == p.org_id)
+        conditions.append(key.owner_org_id == p.org_id)
     if p.roles & HANDLERS:
         referred = (live_referrals_to(p).with_only_columns(Referral.case_id)
                     .where(Referral.shares_identity.is_(True)))
-        conditions.append(NameKey.case_id.in_(referred))
+        conditions.append(key.case_id.in_(referred))
     return or_(*conditions) if conditions else false()
 
 
-def name_matches(p: Principal, text: str) -> Any | None:
-    """A subquery of (case_id, rank) for cases with a person matching every token of ``text``."""
-    tokens = names.query(text)
+def _query_tokens(text: str) -> list[names.QueryToken]:
+    """The search's tokens, one per distinct set of alternatives."""
     seen: set[tuple[str, ...]] = set()
     unique = []
-    for token in tokens:
+    for token in names.query(text):
         if token.alternatives not in seen:
             seen.add(token.alternatives)
             unique.append(token)
+    return unique
+
+
+def name_matches(p: Principal, text: str) -> Any | None:
+    """A subquery of (case_id, rank) for cases with a person matching every token of ``text`` (every match:
+    exports use it; the paged list uses ``_name_page``, which stops at PEOPLE_CAP people)."""
+    unique = _query_tokens(text)
     if not unique:
         return None
     which = case(*[(NameKey.key.in_(t.alternatives), i) for i, t in enumerate(unique)], else_=None)
@@ -155,12 +161,7 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
     offset = (page - 1) * per_page
     q = f.q.strip()
     if q and not CASE_NUMBER.match(q):
-        # A name search ranks every match anyway: the page and the number of matches come from one pass.
-        rows = session.execute(stmt.add_columns(func.count().over()).limit(per_page).offset(offset)).all()
-        if rows:
-            return Page([row[0] for row in rows], rows[0][1], page, per_page)
-        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-        return Page([], total, page, per_page)
+        return _name_page(session, p, f, page=page, per_page=per_page)
     # One pass finds up to COUNT_CAP + 1 matches with just what sorting needs. At most COUNT_CAP: that is the
     # exact total, and the page is sorted here (a rare combination of filters never walks a whole index).
     # More: the list says "more than COUNT_CAP" and the database sorts, walking the due-date index to the page.
@@ -176,6 +177,75 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
     return Page(items, COUNT_CAP, page, per_page, exact=False)
 
 
+DRIVER_PROBE = 20_000  # index entries counted per token to pick the rarest one (see _name_page)
+PEOPLE_CAP = 2_000  # people a name search looks at (several to a case: the family shares the name)
+
+
+def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per_page: int) -> Page[Case]:
+    """A page of a name search, with work bounded for common names.
+
+    People are found from the rarest token's index entries (each further token checked per person through
+    the member's own keys), within the list's filters and the caller's scope, at most PEOPLE_CAP + 1 of them.
+    Up to PEOPLE_CAP people: every match, ranked (people with more tokens spelled exactly as typed first) and
+    sorted here, with an exact total of cases. More: the best of the first PEOPLE_CAP found (exact spellings
+    of the rarest token looked for first), and "more than" their cases: a family name or a filter narrows it.
+    """
+    tokens = _query_tokens(f.q)
+    offset = (page - 1) * per_page
+    if not tokens:
+        return Page([], 0, page, per_page)
+    cases_in_scope = filtered(p, replace(f, q="")).order_by(None)
+
+    def entries(token: names.QueryToken) -> int:
+        probe = select(NameKey.member_id).where(NameKey.key.in_(token.alternatives)).limit(DRIVER_PROBE)
+        return session.scalar(select(func.count()).select_from(probe.subquery())) or 0
+
+    driver = min(tokens, key=entries) if len(tokens) > 1 else tokens[0]
+    others = [t for t in tokens if t is not driver]
+
+    def people(driver_keys: list[str]) -> list[Any]:
+        key = aliased(NameKey)
+        stmt = cases_in_scope.join(key, key.case_id == Case.id).where(key.key.in_(driver_keys),
+                                                                      _identity_scope(p, key))
+        for token in others:
+            other = aliased(NameKey)
+            stmt = stmt.where(exists(select(other.member_id).where(other.member_id == key.member_id,
+                                                                   other.key.in_(token.alternatives))))
+        stmt = stmt.with_only_columns(key.member_id.label("member_id"), *_CANDIDATE_COLUMNS)
+        return list(session.connection().execute(stmt.limit(PEOPLE_CAP + 1)))
+
+    found = people(list(driver.alternatives))
+    exact = len(found) <= PEOPLE_CAP  # rows: a person matching two spellings of the token counts twice
+    if not exact:
+        spelled = people([driver.exact])
+        seen = {row.member_id for row in spelled}
+        found = (spelled + [row for row in found if row.member_id not in seen])[:PEOPLE_CAP]
+    # Rank: how many tokens each person has spelled exactly as typed; a case ranks as its best person.
+    members = list({row.member_id for row in found})
+    exact_keys = {t.exact for t in tokens}
+    spelled_as_typed: dict[Any, int] = {}
+    for start in range(0, len(members), 5000):
+        for member_id, _key in session.connection().execute(
+                select(NameKey.member_id, NameKey.key)
+                .where(NameKey.member_id.in_(members[start:start + 5000]), NameKey.key.in_(exact_keys))):
+            spelled_as_typed[member_id] = spelled_as_typed.get(member_id, 0) + 1
+    by_case: dict[Any, Any] = {}
+    rank: dict[Any, int] = {}
+    for row in found:
+        by_case[row.id] = row
+        rank[row.id] = max(rank.get(row.id, 0), spelled_as_typed.get(row.member_id, 0))
+    rows = list(by_case.values())
+    if f.sort in ("", "relevance"):
+        ordered = sorted(rows, key=lambda r: (-rank[r.id], r.principal_name, r.id))
+    else:
+        ordered = _sorted(rows, f.sort)
+    wanted = [r.id for r in ordered[offset:offset + per_page]]
+    loaded = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted)))} if wanted else {}
+    total = len(rows)  # when not exact: "more than" this many cases
+    return Page([loaded[i] for i in wanted if i in loaded], total, page, per_page, exact)
+
+
+_CANDIDATE_COLUMNS = (Case.id, Case.principal_name, Case.due_at, Case.updated_at, Case.number, Case.priority_rank)
 _SORT_COLUMNS = {  # what each sort needs of up to COUNT_CAP + 1 rows (no more: each is converted in Python)
     "due": (Case.id, Case.due_at), "updated": (Case.id, Case.updated_at), "number": (Case.id, Case.number),
     "priority": (Case.id, Case.priority_rank, Case.due_at), "name": (Case.id, Case.principal_name),
