@@ -8,6 +8,8 @@ its number (or a number it had under an earlier owner).
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import uuid
 from dataclasses import dataclass, field, replace
@@ -178,7 +180,7 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
 
 
 DRIVER_PROBE = 20_000  # index entries counted per token to pick the rarest one (see _name_page)
-PEOPLE_CAP = 2_000  # people a name search looks at (several to a case: the family shares the name)
+PEOPLE_CAP = 1_000  # people a name search looks at (often several to a case: a family shares its name)
 
 
 def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per_page: int) -> Page[Case]:
@@ -211,8 +213,17 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
             other = aliased(NameKey)
             stmt = stmt.where(exists(select(other.member_id).where(other.member_id == key.member_id,
                                                                    other.key.in_(token.alternatives))))
-        stmt = stmt.with_only_columns(key.member_id.label("member_id"), *_CANDIDATE_COLUMNS)
-        return list(session.connection().execute(stmt.limit(PEOPLE_CAP + 1)))
+        # Rank: how many tokens the person has spelled exactly as typed (each an index probe of their keys).
+        spelled = []
+        for token in tokens:
+            mine = aliased(NameKey)
+            spelled.append(case((exists(select(mine.member_id).where(mine.member_id == key.member_id,
+                                                                    mine.key == token.exact)), 1), else_=0))
+        rank = functools.reduce(operator.add, spelled).label("rank")
+        columns = _SORT_COLUMNS.get(f.sort, ()) if f.sort not in ("", "relevance") else ()
+        stmt = stmt.with_only_columns(key.member_id.label("member_id"), Case.id, Case.principal_name, rank,
+                                      *(c for c in columns if c.key not in ("id", "principal_name")))
+        return session.connection().execute(stmt.limit(PEOPLE_CAP + 1)).all()
 
     found = people(list(driver.alternatives))
     exact = len(found) <= PEOPLE_CAP  # rows: a person matching two spellings of the token counts twice
@@ -220,20 +231,12 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
         spelled = people([driver.exact])
         seen = {row.member_id for row in spelled}
         found = (spelled + [row for row in found if row.member_id not in seen])[:PEOPLE_CAP]
-    # Rank: how many tokens each person has spelled exactly as typed; a case ranks as its best person.
-    members = list({row.member_id for row in found})
-    exact_keys = {t.exact for t in tokens}
-    spelled_as_typed: dict[Any, int] = {}
-    for start in range(0, len(members), 5000):
-        for member_id, _key in session.connection().execute(
-                select(NameKey.member_id, NameKey.key)
-                .where(NameKey.member_id.in_(members[start:start + 5000]), NameKey.key.in_(exact_keys))):
-            spelled_as_typed[member_id] = spelled_as_typed.get(member_id, 0) + 1
+    # A case ranks as its best person.
     by_case: dict[Any, Any] = {}
     rank: dict[Any, int] = {}
     for row in found:
         by_case[row.id] = row
-        rank[row.id] = max(rank.get(row.id, 0), spelled_as_typed.get(row.member_id, 0))
+        rank[row.id] = max(rank.get(row.id, 0), row.rank)
     rows = list(by_case.values())
     if f.sort in ("", "relevance"):
         ordered = sorted(rows, key=lambda r: (-rank[r.id], r.principal_name, r.id))
@@ -245,7 +248,6 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
     return Page([loaded[i] for i in wanted if i in loaded], total, page, per_page, exact)
 
 
-_CANDIDATE_COLUMNS = (Case.id, Case.principal_name, Case.due_at, Case.updated_at, Case.number, Case.priority_rank)
 _SORT_COLUMNS = {  # what each sort needs of up to COUNT_CAP + 1 rows (no more: each is converted in Python)
     "due": (Case.id, Case.due_at), "updated": (Case.id, Case.updated_at), "number": (Case.id, Case.number),
     "priority": (Case.id, Case.priority_rank, Case.due_at), "name": (Case.id, Case.principal_name),
