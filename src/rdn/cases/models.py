@@ -251,7 +251,9 @@ CHECKLIST_STATUS_NAMES: dict[ChecklistStatus, str] = {
 
 
 PRIORITY_RANK = {Priority.emergency: 0, Priority.urgent: 1, Priority.normal: 2}
-PRIORITY_RANK_SQL = ("CASE processing_priority WHEN 'emergency' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END")
+# The same ranks, as the database computes them (the cases migration holds this text too).
+PRIORITY_RANK_SQL = "CASE processing_priority " + " ".join(
+    f"WHEN '{p.value}' THEN {rank}" for p, rank in PRIORITY_RANK.items() if p != Priority.normal) + " ELSE 2 END"
 
 
 class Case(SensitiveFields, Base):

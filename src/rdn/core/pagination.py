@@ -50,21 +50,10 @@ class Page(Generic[T]):
                 "total_exact": self.exact}
 
 
-def paginate(session: Session, stmt: Select[Any], *, page: int = 1, per_page: int = 25,
-             count_cap: int | None = None) -> Page[Any]:
-    """One page of ``stmt`` and the number of rows. With ``count_cap``, counting stops past that many rows (the
-    page then says "more than"): counting every match of a broad filter over a large table costs more than the
-    page itself, and nobody pages through ten thousand rows (they narrow the filter)."""
+def paginate(session: Session, stmt: Select[Any], *, page: int = 1, per_page: int = 25) -> Page[Any]:
     page = max(1, page)
     per_page = max(1, min(MAX_PER_PAGE, per_page))
-    counted = stmt.order_by(None)
-    if count_cap is not None:
-        counted = counted.limit(count_cap + 1)
-    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
-    exact = count_cap is None or total <= count_cap
-    if not exact:
-        assert count_cap is not None
-        total = count_cap
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     query = stmt.limit(per_page).offset((page - 1) * per_page)
     items = list(session.scalars(query).all())
-    return Page(items, total, page, per_page, exact)
+    return Page(items, total, page, per_page)
