@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from rdn import db, migrate, modules  # noqa: E402
-from rdn.cases import imports, pipeline  # noqa: E402
+from rdn.cases import imports, pipeline, shares  # noqa: E402
 from rdn.cases.demo import COMMUNITIES  # noqa: E402
 from rdn.cases.models import (  # noqa: E402
     Agreement,
@@ -830,6 +830,7 @@ def give_past(session: Session, net: Network, progress: Progress) -> int:
         ),
         referrals,
     )
+    shares.rebuild(session)  # the referrals were written in bulk, past the ORM's flush that keeps shares in step
     progress.update(task, total=1, completed=1)
     return len(referrals)
 

@@ -482,6 +482,17 @@ def cases_import(
     say(f"Imported {counts} from {file.name}: {first} to {last} (import {report.import_id})", "green")
 
 
+@cases_app.command("rebuild-shares")
+def cases_rebuild_shares() -> None:
+    """Recompute which cases each government sees through referrals (the lists' ``case_shares``) from the
+    referrals, agreements and members: after writing to those tables by hand, outside RDN."""
+    from rdn.cases import shares
+
+    with db.transaction() as session:
+        count = shares.rebuild(session)
+    typer.echo(f"{count} case shares")
+
+
 @cases_app.command("export")
 def cases_export(
     as_: Annotated[str, typer.Option("--as", help="Email of the person exporting: the export holds what they "

@@ -311,6 +311,44 @@ class Case(SensitiveFields, Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+class CaseShare(Base):
+    """Derived, for lists: a case a recipient organization sees through live referrals, with copies of the
+    columns lists filter and sort on, so that a government's list walks its own index like an owner's.
+
+    Kept in step by ``rdn.cases.shares`` in the flush of every change to a case, its members, its referrals,
+    their agreements or a recipient's country. ``policy.live_referrals_to`` stays the rule (a single case is
+    always checked against it); a row exists while at least one referral is live, clears the nationality rule
+    and runs under an active agreement, and shows the case until ``until`` (the latest end among those
+    agreements; 9999-12-31 when one has none), so an agreement that expires hides the case the next day.
+    ``identity_until``: the same, over referrals that share the identity section (name search).
+    """
+
+    __tablename__ = "case_shares"
+    __table_args__ = (
+        Index("ix_case_shares_org_due", "org_id", "due_at"),
+        Index("ix_case_shares_org_priority_due", "org_id", "priority_rank", "due_at"),
+        Index("ix_case_shares_org_stage", "org_id", "stage"),
+        Index("ix_case_shares_org_updated", "org_id", "updated_at"),
+        Index("ix_case_shares_org_nationality", "org_id", "nationality"),
+        Index("ix_case_shares_case", "case_id"),
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(_fk("organizations"), primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(_fk("cases"), primary_key=True)
+    until: Mapped[date] = mapped_column(Date)
+    identity_until: Mapped[date | None] = mapped_column(Date)
+    number: Mapped[str] = mapped_column(String(40))
+    principal_name: Mapped[str] = mapped_column(String(300))
+    nationality: Mapped[str | None] = mapped_column(String(2))
+    current_country: Mapped[str] = mapped_column(String(2))
+    category_primary: Mapped[Category] = mapped_column(enum_column(Category, "case_category"))
+    category_secondary: Mapped[Category] = mapped_column(enum_column(Category, "case_category"))
+    priority_rank: Mapped[int] = mapped_column(SmallInteger)
+    stage: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
 class CaseCounter(Base):
     """The last case number an organization gave in a year (numbers are per owner: UNHCR-26-000123)."""
 

@@ -16,16 +16,42 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, distinct, exists, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from rdn.cases import names
-from rdn.cases.models import LIVE_REFERRAL, PRIORITY_RANK, Case, Category, NameKey, Priority, Referral, Section
+from rdn.cases.models import (
+    LIVE_REFERRAL,
+    PRIORITY_RANK,
+    Case,
+    CaseShare,
+    Category,
+    NameKey,
+    Priority,
+    Referral,
+    Section,
+)
 from rdn.cases.pipeline import Stage, is_open
-from rdn.cases.policy import HANDLERS, live_referrals_to, owner_sections
+from rdn.cases.policy import HANDLERS, listing_scope, owner_sections
+from rdn.cases.policy import case_staff as policy_case_staff
 from rdn.core import clock, policy
 from rdn.core.identity import Principal
 from rdn.core.pagination import MAX_PER_PAGE, Page
+from rdn.core.tenancy import OrgKind
 
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9]+-\d{2}-\d{1,9}$")
 COUNT_CAP = 1_000  # a list says "more than 1,000" rather than counting every case of a broad filter
@@ -59,10 +85,10 @@ def _identity_scope(p: Principal, key: Any = NameKey) -> ColumnElement[bool]:
     conditions = []
     if Section.identity in owner_sections(p):
         conditions.append(key.owner_org_id == p.org_id)
-    if p.roles & HANDLERS:
-        referred = (live_referrals_to(p).with_only_columns(Referral.case_id)
-                    .where(Referral.shares_identity.is_(True)))
-        conditions.append(key.case_id.in_(referred))
+    if p.roles & HANDLERS and p.org_kind == OrgKind.government and p.org_id is not None:
+        conditions.append(exists(select(CaseShare.case_id).where(
+            CaseShare.org_id == p.org_id, CaseShare.case_id == key.case_id,
+            CaseShare.identity_until >= clock.now().date())))
     return or_(*conditions) if conditions else false()
 
 
@@ -95,8 +121,15 @@ def name_matches(p: Principal, text: str) -> Any | None:
             .group_by(people.c.case_id).subquery())
 
 
-def filtered(p: Principal, f: CaseFilters) -> Select[Any]:
-    stmt = policy.scoped(p, Case)
+def scoped_cases(p: Principal) -> Select[Any]:
+    """The cases ``p`` may see, for lists (``policy.listing_scope``: the same rule, read from ``case_shares``)."""
+    return select(Case).where(listing_scope(p))
+
+
+def filtered(p: Principal, f: CaseFilters, *, scoped: bool = True) -> Select[Any]:
+    """The cases matching ``f`` that ``p`` may see, sorted (``scoped=False``: the caller applies a narrower
+    scope of its own, as name search does through the name keys)."""
+    stmt = scoped_cases(p) if scoped else select(Case)
     now = clock.now()
     if f.stage:
         stmt = stmt.where(Case.stage.in_([Stage(s).value for s in f.stage if s in Stage.__members__]))
@@ -158,25 +191,110 @@ def _order(stmt: Select[Any], sort: str, rank: Any) -> Select[Any]:
 
 def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1, per_page: int = 25) -> Page[Case]:
     policy.require(p, "case.read")
-    stmt = filtered(p, f)
     page, per_page = max(1, page), max(1, min(MAX_PER_PAGE, per_page))
     offset = (page - 1) * per_page
     q = f.q.strip()
     if q and not CASE_NUMBER.match(q):
         return _name_page(session, p, f, page=page, per_page=per_page)
-    # One pass finds up to COUNT_CAP + 1 matches with just what sorting needs. At most COUNT_CAP: that is the
-    # exact total, and the page is sorted here (a rare combination of filters never walks a whole index).
-    # More: the list says "more than COUNT_CAP" and the database sorts, walking the due-date index to the page.
-    columns = _SORT_COLUMNS.get(f.sort, _SORT_COLUMNS["due"])
-    # Through the Core connection: plain rows, without the ORM's per-row machinery (a thousand rows).
-    keys = session.connection().execute(stmt.order_by(None).with_only_columns(*columns).limit(COUNT_CAP + 1)).all()
-    if len(keys) <= COUNT_CAP:
-        total = len(keys)
-        wanted = [row.id for row in _sorted(keys, f.sort)[offset:offset + per_page]]
-        found = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted)))} if wanted else {}
-        return Page([found[i] for i in wanted if i in found], total, page, per_page)
-    items = list(session.scalars(stmt.limit(per_page).offset(offset)))  # deeper pages work too, more slowly
-    return Page(items, COUNT_CAP, page, per_page, exact=False)
+    branches = _branches(p, f)
+    if not branches:
+        return Page([], 0, page, per_page)
+    conn = session.connection()
+    # One query finds up to COUNT_CAP + 1 matches (no order: the database stops there), counts them and sorts
+    # them for the page. At most COUNT_CAP: that is the exact total (a rare combination of filters never walks
+    # a whole index). More: the list says "more than COUNT_CAP" and the database sorts, walking the sort's index
+    # (for a government, its own cases' and its shared cases' indexes merged) to the page.
+    if len(branches) == 1:
+        capped = branches[0].limit(COUNT_CAP + 1).subquery()
+    else:
+        both = union_all(*(select(b.limit(COUNT_CAP + 1).subquery()) for b in branches)).subquery()
+        capped = select(both).limit(COUNT_CAP + 1).subquery()
+    rows = conn.execute(select(capped.c.id, func.count().over().label("total"))
+                        .order_by(*_sort_keys(capped.c, f.sort)).limit(per_page).offset(offset)).all()
+    total = rows[0].total if rows else (conn.scalar(select(func.count()).select_from(capped)) or 0)
+    exact = total <= COUNT_CAP
+    if exact:
+        wanted = [row.id for row in rows]
+    else:
+        total = COUNT_CAP
+        if len(branches) == 1:
+            every = branches[0].subquery()
+        else:  # each side's first offset + per_page in its own index order, then merged
+            every = union_all(*(select(part) for part in (
+                b.order_by(*_sort_keys(b.selected_columns, f.sort)).limit(offset + per_page).subquery()
+                for b in branches))).subquery()
+        wanted = list(conn.scalars(  # deeper pages work too, more slowly
+            select(every.c.id).order_by(*_sort_keys(every.c, f.sort)).limit(per_page).offset(offset)))
+    found = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted)))} if wanted else {}
+    return Page([found[i] for i in wanted if i in found], total, page, per_page, exact)
+
+
+_SORT_NEEDS = {"due": ("due_at",), "updated": ("updated_at",), "number": ("number",),
+               "priority": ("priority_rank", "due_at"), "name": ("principal_name",)}
+
+
+def _sort_keys(c: Any, sort: str) -> list[Any]:
+    """The order of ``_order``, over a subquery's columns (id and the sort's columns)."""
+    if sort == "updated":
+        return [c.updated_at.desc(), c.id]
+    if sort == "number":
+        return [c.number, c.id]
+    if sort == "priority":
+        return [c.priority_rank, c.due_at.asc().nulls_last(), c.id]
+    if sort == "name":
+        return [c.principal_name, c.id]
+    return [c.due_at.asc().nulls_last(), c.id]
+
+
+def _branches(p: Principal, f: CaseFilters) -> list[Select[Any]]:
+    """The list's sources, each filtered and selecting the case id and the sort's columns: the caller's own
+    cases (``cases``) and, for a government, the cases shared with it (``case_shares``: copies of the same
+    columns, indexed per organization). The same rule as ``policy.listing_scope``, split so each side walks
+    its own index."""
+    if not policy_case_staff(p):
+        return []
+    sort = f.sort if f.sort in _SORT_NEEDS else "due"
+    out = []
+    if f.relation != "referred":
+        out.append(_branch(Case, Case.id, p, f, sort).where(Case.owner_org_id == p.org_id))
+    if (f.relation != "owned" and p.org_kind == OrgKind.government and p.org_id is not None
+            and (f.referred_to is None or f.referred_to == p.org_id)):
+        out.append(_branch(CaseShare, CaseShare.case_id, p, f, sort).where(
+            CaseShare.org_id == p.org_id, CaseShare.until >= clock.now().date()))
+    return out
+
+
+def _branch(src: Any, case_id: Any, p: Principal, f: CaseFilters, sort: str) -> Select[Any]:
+    stmt = select(case_id.label("id"), *(getattr(src, name) for name in _SORT_NEEDS[sort]))
+    now = clock.now()
+    if f.stage:
+        stmt = stmt.where(src.stage.in_([Stage(s).value for s in f.stage if s in Stage.__members__]))
+    if f.priority in Priority.__members__:
+        stmt = stmt.where(src.priority_rank == PRIORITY_RANK[Priority(f.priority)])
+    if f.category.upper() in Category.__members__:
+        cat = f.category.upper()
+        stmt = stmt.where(or_(src.category_primary == cat, src.category_secondary == cat))
+    if f.nationality:
+        stmt = stmt.where(src.nationality == f.nationality.upper())
+    if f.current_country:
+        stmt = stmt.where(src.current_country == f.current_country.upper())
+    if f.overdue is True:
+        stmt = stmt.where(src.due_at < now)
+    elif f.overdue is False:
+        stmt = stmt.where(src.due_at >= now)
+    if f.referred_to is not None:
+        stmt = stmt.where(exists(select(Referral.id).where(
+            Referral.case_id == case_id, Referral.recipient_org_id == f.referred_to,
+            Referral.status.in_(LIVE_REFERRAL))))
+    q = f.q.strip()
+    if q:  # a case number (names go through _name_page)
+        number = q.upper()
+        earlier = cast(Case.previous_numbers, Text).like(f'%"{number}"%')
+        if src is Case:
+            stmt = stmt.where(or_(Case.number == number, earlier))
+        else:
+            stmt = stmt.where(or_(src.number == number, exists(select(Case.id).where(Case.id == case_id, earlier))))
+    return stmt
 
 
 DRIVER_PROBE = 20_000  # index entries counted per token to pick the rarest one (see _name_page)
@@ -196,7 +314,11 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
     offset = (page - 1) * per_page
     if not tokens:
         return Page([], 0, page, per_page)
-    cases_in_scope = filtered(p, replace(f, q="")).order_by(None)
+    if not policy_case_staff(p):
+        return Page([], 0, page, per_page)
+    # The people's own scope (_identity_scope: their owner's keys, or a share with the identity section) is
+    # narrower than the cases' and implies it, so the cases are only filtered, not scoped again.
+    cases_in_scope = filtered(p, replace(f, q=""), scoped=False).order_by(None)
 
     def entries(token: names.QueryToken) -> int:
         probe = select(NameKey.member_id).where(NameKey.key.in_(token.alternatives)).limit(DRIVER_PROBE)
@@ -278,10 +400,10 @@ def overdue(case_row: Case) -> bool:
 
 def counts_by_stage(session: Session, p: Principal) -> dict[str, int]:
     """How many visible cases are at each stage (for the list's summary bar)."""
-    scoped = policy.scoped(p, Case).with_only_columns(Case.stage, func.count()).group_by(Case.stage)
+    scoped = scoped_cases(p).with_only_columns(Case.stage, func.count()).group_by(Case.stage)
     return {stage: n for stage, n in session.execute(scoped)}
 
 
 def overdue_count(session: Session, p: Principal) -> int:
-    stmt = policy.scoped(p, Case).with_only_columns(func.count()).where(and_(Case.due_at < clock.now()))
+    stmt = scoped_cases(p).with_only_columns(func.count()).where(and_(Case.due_at < clock.now()))
     return session.scalar(stmt) or 0
