@@ -103,7 +103,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # and scans a whole table; planning each run costs well under a millisecond.
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args["options"] = (connect_args.get("options", "")
-                               + " -c jit=off -c plan_cache_mode=force_custom_plan").strip()
+                               + " -c jit=off -c plan_cache_mode=force_custom_plan"
+                               + " -c max_parallel_workers_per_gather=0").strip()
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 

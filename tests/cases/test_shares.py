@@ -161,6 +161,8 @@ def test_a_government_list_merges_its_own_and_shared_cases_on_both_paths(
         exact, totals = walk(2)
         assert exact == expected
         assert set(totals) == {(5, True)}
+        beyond = search.list_cases(w.session, officer, CaseFilters(sort=sort), page=9, per_page=2)
+        assert (beyond.items, beyond.total, beyond.exact) == ([], 5, True)  # past the end, the total still known
         monkeypatch.setattr(search, "COUNT_CAP", 3)  # past the cap: the database sorts and merges
         capped, totals = walk(2)
         assert capped == expected

@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from rdn import db as database
 from rdn.cases import exports, imports, search, service, sharing, views
 from rdn.cases.models import (
     LIVE_REFERRAL,
@@ -68,7 +68,7 @@ from rdn.core.errors import ValidationFailed
 from rdn.core.modules import api_router
 from rdn.core.pagination import paginate
 from rdn.core.schemas import PageMeta, PageOut
-from rdn.core.web import CurrentPrincipal, DbSession
+from rdn.core.web import CurrentPrincipal, DbSession, get_db
 
 router = api_router(prefix="/api/v1", tags=["cases"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -98,12 +98,16 @@ def list_cases(db: DbSession, principal: CurrentPrincipal,
                current_country: str = "", overdue: bool | None = None, referred_to: uuid.UUID | None = None,
                relation: str = Query("", pattern="^(|owned|referred)$"),
                sort: str = Query("", pattern="^(|" + "|".join(search.SORTS) + ")$"),
-               page: int = Query(1, ge=1), per_page: int = Query(25, ge=1, le=100)) -> PageOut[CaseSummaryOut]:
+               page: int = Query(1, ge=1), per_page: int = Query(25, ge=1, le=100)) -> Response:
     filters = _filters(q, stage, priority, category, nationality, current_country, overdue, referred_to, relation,
                        sort)
     result = search.list_cases(db, principal, filters, page=page, per_page=per_page)
-    items = [CaseSummaryOut.model_validate(row) for row in views.list_items(db, principal, result.items)]
-    return PageOut(items=items, meta=PageMeta(**result.meta()))
+    out = _CASE_PAGE.validate_python({"items": views.list_items(db, principal, result.items), "meta": result.meta()})
+    # Validated once here and written as it is (the busiest read of the API: no second pass by the framework).
+    return Response(_CASE_PAGE.dump_json(out), media_type="application/json")
+
+
+_CASE_PAGE = TypeAdapter(PageOut[CaseSummaryOut])
 
 
 @router.post("/cases", response_model=CaseCreated, status_code=201,
@@ -146,8 +150,7 @@ async def import_cases(request: Request, principal: CurrentPrincipal, file: Uplo
     filename = file.filename or "upload"
 
     def run() -> Response:
-        db = database.new_session()
-        request.state.db = db  # committed by the unit of work
+        db = get_db(request)  # the request's unit of work (committed at its end)
         if len(data) > MAX_UPLOAD:
             raise ValidationFailed("file", f"larger than {MAX_UPLOAD // 1024 // 1024} MB: split it")
         report = imports.import_file(db, actor=principal, data=data, filename=filename, dry_run=dry_run)

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from rdn import db as database
 from rdn.cases import columns, exports, imports, pipeline, search, service, sharing, views
 from rdn.cases.models import (
     AGREEMENT_STATUS_NAMES,
@@ -62,7 +61,7 @@ from rdn.core.identity import Principal
 from rdn.core.modules import page_router
 from rdn.core.pagination import paginate
 from rdn.core.tenancy import Organization, OrgKind
-from rdn.core.web import CurrentPrincipal, DbSession, PostedForm, redirect, render
+from rdn.core.web import CurrentPrincipal, DbSession, PostedForm, get_db, redirect, render
 
 router = page_router()
 
@@ -291,8 +290,7 @@ async def import_upload(request: Request, principal: CurrentPrincipal) -> Respon
     filename = (upload.filename or "upload") if isinstance(upload, StarletteUploadFile) else ""
 
     def run() -> Response:
-        db = database.new_session()
-        request.state.db = db  # committed by the unit of work
+        db = get_db(request)  # the request's unit of work (committed at its end)
         policy.require(principal, "case.create")
         if not data:
             report_error = _("Choose a CSV or Excel file to import")

@@ -177,6 +177,18 @@ def case_accesses(session: Session, p: Principal, cases: Sequence[Case]) -> dict
     return out
 
 
+def identity_visible(session: Session, p: Principal, cases: Sequence[Case]) -> set[Any]:
+    """The ids of ``cases`` (all visible to ``p``) whose identity section ``p`` sees: what a list row needs of
+    ``case_accesses``, in one light query for the cases ``p`` does not own."""
+    out = {c.id for c in cases if c.owner_org_id == p.org_id} if Section.identity in owner_sections(p) else set()
+    others = [c.id for c in cases if c.owner_org_id != p.org_id]
+    if others and p.roles & HANDLERS:
+        rows = session.execute(live_referrals_to(p).with_only_columns(
+            Referral.case_id, Referral.sections, Agreement.sections).where(Referral.case_id.in_(others)))
+        out |= {case_id for case_id, mine, agreed in rows if Section.identity in set(mine) & set(agreed)}
+    return out
+
+
 def access_case(session: Session, p: Principal | None, case_id: Any, action: str | None = None) -> CaseAccess:
     """The case, if ``p`` may see it (and do ``action``), else the same 404 as a missing one."""
     case = policy.access(session, p, Case, case_id)

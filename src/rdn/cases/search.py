@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, load_only
 
 from rdn.cases import names
 from rdn.cases.models import (
@@ -209,12 +209,15 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
     else:
         both = union_all(*(select(b.limit(COUNT_CAP + 1).subquery()) for b in branches)).subquery()
         capped = select(both).limit(COUNT_CAP + 1).subquery()
-    rows = conn.execute(select(capped.c.id, func.count().over().label("total"))
-                        .order_by(*_sort_keys(capped.c, f.sort)).limit(per_page).offset(offset)).all()
-    total = rows[0].total if rows else (conn.scalar(select(func.count()).select_from(capped)) or 0)
+    # The first row always comes back too, so the total is known even for a page past the end.
+    ranked = select(capped.c.id, func.count().over().label("total"),
+                    func.row_number().over(order_by=_sort_keys(capped.c, f.sort)).label("n")).subquery()
+    rows = conn.execute(select(ranked).where(or_(ranked.c.n == 1, ranked.c.n.between(offset + 1, offset + per_page)))
+                        .order_by(ranked.c.n)).all()
+    total = rows[0].total if rows else 0
     exact = total <= COUNT_CAP
     if exact:
-        wanted = [row.id for row in rows]
+        wanted = [row.id for row in rows if row.n > offset]
     else:
         total = COUNT_CAP
         if len(branches) == 1:
@@ -225,8 +228,22 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
                 for b in branches))).subquery()
         wanted = list(conn.scalars(  # deeper pages work too, more slowly
             select(every.c.id).order_by(*_sort_keys(every.c, f.sort)).limit(per_page).offset(offset)))
-    found = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted)))} if wanted else {}
+    found = _load(session, wanted)
     return Page([found[i] for i in wanted if i in found], total, page, per_page, exact)
+
+
+#: What a list row shows (views.summary, the list page): sealed sections, preferences and the like stay unread.
+LIST_COLUMNS = ("id", "owner_org_id", "number", "principal_name", "nationality", "size", "current_country",
+                "category_primary", "category_secondary", "processing_priority", "submission_priority", "stage",
+                "stage_since", "opened_at", "submitted_at", "departed_at", "arrived_at", "target_submission_on",
+                "target_departure_on", "due_at", "version", "updated_at", "priority_rank")
+
+
+def _load(session: Session, ids: list[Any]) -> dict[Any, Case]:
+    if not ids:
+        return {}
+    stmt = select(Case).options(load_only(*(getattr(Case, c) for c in LIST_COLUMNS))).where(Case.id.in_(ids))
+    return {c.id: c for c in session.scalars(stmt)}
 
 
 _SORT_NEEDS = {"due": ("due_at",), "updated": ("updated_at",), "number": ("number",),
@@ -365,7 +382,7 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
     else:
         ordered = _sorted(rows, f.sort)
     wanted = [r.id for r in ordered[offset:offset + per_page]]
-    loaded = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted)))} if wanted else {}
+    loaded = _load(session, wanted)
     total = len(rows)  # when not exact: "more than" this many cases
     return Page([loaded[i] for i in wanted if i in loaded], total, page, per_page, exact)
 

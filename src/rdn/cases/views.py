@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from rdn.cases import service, sharing
 from rdn.cases.models import SENSITIVE, Case, Member, Section
-from rdn.cases.policy import CaseAccess, case_accesses
+from rdn.cases.policy import CaseAccess, identity_visible
 from rdn.cases.search import overdue
 from rdn.core.identity import Principal
 from rdn.core.tenancy import Organization
@@ -89,12 +89,11 @@ def referral_view(r: Any) -> dict[str, Any]:
 def list_items(session: Session, actor: Principal, cases: Sequence[Case]) -> list[dict[str, Any]]:
     """Rows of a list: the summary, and the principal applicant's name where the caller sees identities
     (access for the whole page is worked out in one query)."""
-    accesses = case_accesses(session, actor, cases)
+    identity = identity_visible(session, actor, cases)
     rows = []
     for case in cases:
-        access = accesses[case.id]
         out = summary(case)
-        out["principal_name"] = case.principal_name if access.sees(Section.identity) else None
-        out["owned"] = access.owner
+        out["principal_name"] = case.principal_name if case.id in identity else None
+        out["owned"] = case.owner_org_id == actor.org_id
         rows.append(out)
     return rows

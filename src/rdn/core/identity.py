@@ -23,7 +23,7 @@ from enum import StrEnum
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import BigInteger, ForeignKey, String, select
+from sqlalchemy import BigInteger, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from rdn.config import get_settings, settings_cache
@@ -491,18 +491,42 @@ def principal_for(session: Session, user: User, *, org_id: uuid.UUID | None, via
     )
 
 
+def _token_principal(session: Session, plaintext: str) -> Principal | None:
+    """``find_token`` and ``principal_for`` for an API token in one query (every API call makes it): the token,
+    its user, and the user's roles in the token's organization (a token acts there only, and only while its
+    user still belongs to it and it is active)."""
+    if not plaintext.startswith("rdn_") or len(plaintext) > 128:
+        return None
+    rows = session.execute(
+        select(ApiToken.id, ApiToken.name, ApiToken.scopes, ApiToken.revoked_at, ApiToken.expires_at,
+               ApiToken.last_used_at, User.id.label("user_id"), User.email, User.full_name, User.locale,
+               User.active, Organization.id.label("org_id"), Organization.name.label("org_name"),
+               Organization.short_name, Organization.kind, Organization.country, Membership.role)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(Membership, (Membership.user_id == ApiToken.user_id) & (Membership.org_id == ApiToken.org_id))
+        .outerjoin(Organization, (Organization.id == Membership.org_id) & Organization.active.is_(True))
+        .where(ApiToken.token_hash == token_hash(plaintext))
+    ).all()
+    now = clock.now()
+    if not rows:
+        return None
+    row = rows[0]
+    if row.revoked_at is not None or (row.expires_at is not None and now >= row.expires_at):
+        return None
+    if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=60):
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    if not row.active or row.org_id is None:
+        return None
+    org = OrgRoles(row.org_id, row.org_name, row.short_name, OrgKind(row.kind), row.country,
+                   frozenset(Role(r.role) for r in rows if r.role is not None))
+    return Principal(user_id=row.user_id, email=row.email, full_name=row.full_name, locale=row.locale, org=org,
+                     orgs=(org,), via="token", token_id=row.id, token_name=row.name, scopes=frozenset(row.scopes))
+
+
 def authenticate(session: Session, *, bearer: str | None, cookie: str | None) -> Principal | None:
     """Resolve the caller from a bearer token or a session cookie (an active session only)."""
     if bearer is not None:
-        token = find_token(session, bearer)
-        if token is None:
-            return None
-        user = session.get(User, token.user_id)
-        if user is None or not user.active:
-            return None
-        principal = principal_for(session, user, org_id=token.org_id, via="token", token=token)
-        # A token acts only in its organization, and only while its user still belongs there.
-        return principal if principal.org is not None else None
+        return _token_principal(session, bearer)
     row = find_session(session, cookie)
     if row is None or row.stage != SessionStage.active:
         return None

@@ -78,7 +78,8 @@ def _bearer(request: Request) -> str | None:
 
 
 def resolve_principal(request: Request) -> Principal | None:
-    """Authenticate once per request (in a short transaction of its own) and remember the result."""
+    """Authenticate once per request and remember the result (in the route's unit of work, else in a short
+    transaction of its own)."""
     state = request.state
     if hasattr(state, "principal"):
         return state.principal  # type: ignore[no-any-return]
@@ -87,8 +88,13 @@ def resolve_principal(request: Request) -> Principal | None:
     cookie = None if bearer is not None else request.cookies.get(session_cookie_name())
     principal = None
     if bearer or cookie:
-        with db.transaction() as session:
-            principal = identity.authenticate(session, bearer=bearer, cookie=cookie)
+        if getattr(state, "unit_of_work", False):
+            # Inside a route's unit of work: in its transaction (one connection per request, not two; a token's
+            # or session's "last used" is then kept only if the request succeeds).
+            principal = identity.authenticate(get_db(request), bearer=bearer, cookie=cookie)
+        else:
+            with db.transaction() as session:
+                principal = identity.authenticate(session, bearer=bearer, cookie=cookie)
     state.principal = principal
     return principal
 
@@ -283,14 +289,21 @@ class UnitOfWorkRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            await check_csrf(request)
+            request.state.unit_of_work = True
             idem: uuid.UUID | None = None
-            if (request.method == "POST" and request.url.path.startswith("/api/")
-                    and idempotency.HEADER in request.headers):
-                begun = await _idempotency_begin(request)
-                if isinstance(begun, Response):
-                    return begun
-                idem = begun
+            try:
+                await check_csrf(request)
+                if (request.method == "POST" and request.url.path.startswith("/api/")
+                        and idempotency.HEADER in request.headers):
+                    begun = await _idempotency_begin(request)
+                    if isinstance(begun, Response):
+                        await run_in_threadpool(_finish_session, request, commit=False)
+                        return begun
+                    idem = begun
+            except BaseException:
+                # Authentication may already have opened the request's session (see resolve_principal).
+                await run_in_threadpool(_finish_session, request, commit=False)
+                raise
             try:
                 try:
                     response = await original(request)

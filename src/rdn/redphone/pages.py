@@ -22,7 +22,7 @@ from rdn.core.identity import Principal, User
 from rdn.core.modules import page_router
 from rdn.core.pagination import paginate
 from rdn.core.tenancy import Organization, OrgKind
-from rdn.core.web import CurrentPrincipal, DbSession, is_htmx, redirect, render, still_entitled
+from rdn.core.web import CurrentPrincipal, DbSession, get_db, is_htmx, redirect, render, still_entitled
 from rdn.redphone import chains, drills, escalation, service
 from rdn.redphone.models import (
     Action,
@@ -488,8 +488,7 @@ async def save_chain(request: Request, org_id: uuid.UUID, principal: CurrentPrin
     form = await request.form()
 
     def save() -> Response:
-        session = database.new_session()
-        request.state.db = session  # committed by the unit of work
+        session = get_db(request)  # the request's unit of work (committed at its end)
         org = policy.access(session, principal, Organization, org_id, "chain.manage")
         levels = []
         for n in range(chains.MAX_LEVELS):

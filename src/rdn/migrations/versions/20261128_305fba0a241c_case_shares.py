@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = '305fba0a241c'
 down_revision: str | None = 'ad1cefa5e303'
 branch_labels: str | Sequence[str] | None = None
