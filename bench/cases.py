@@ -1134,6 +1134,17 @@ def cpu_times(pids: list[int]) -> tuple[float, float]:
     return mine, busy / tick
 
 
+def server_settings(url: str) -> dict[str, str]:
+    """The PostgreSQL settings the figures depend on most (shown with them, so a run can be reproduced)."""
+    engine = create_engine(make_url(db.normalise_url(url)))
+    try:
+        with engine.connect() as conn:
+            return {name: conn.exec_driver_sql(f"SHOW {name}").scalar_one()
+                    for name in ("server_version", "shared_buffers", "max_wal_size", "effective_cache_size")}
+    finally:
+        engine.dispose()
+
+
 def postgres_pids() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -1357,6 +1368,8 @@ def main() -> None:
             f"bench clients {usage['bench']:.0f}%, everything else {usage['others']:.0f}% "
             "(100% = one core)"
         )
+    console.print("PostgreSQL settings: " + ", ".join(f"{k} {v}" for k, v in server_settings(url).items())
+                  + " (docs/operations.md: production settings)")
     if all_errors:
         console.print(f"{len(all_errors)} errors, the first: " + "; ".join(all_errors[:3]), style="red")
     if keep:

@@ -98,13 +98,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
     # No JIT: RDN's queries are short and many; PostgreSQL's JIT compiles for hundreds of milliseconds whenever
     # a plan's estimated cost is high (a count over a large list), which costs far more than it saves here.
-    # Custom plans always: psycopg prepares a statement after a few runs, and PostgreSQL may then switch to a
-    # generic plan that ignores the values (an organization with 300,000 cases or with none, LIMIT 25 or not)
-    # and scans a whole table; planning each run costs well under a millisecond.
+    # No server-side prepared statements from psycopg (it prepares a statement after five runs): PostgreSQL may
+    # then switch to a generic plan that ignores the values (an organization with 300,000 cases or with none)
+    # and scans a whole table. Planning each run costs well under a millisecond. (Not plan_cache_mode: that
+    # would also re-plan the foreign-key checks of every row an import writes.)
     connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("prepare_threshold", None)
     connect_args["options"] = (connect_args.get("options", "")
-                               + " -c jit=off -c plan_cache_mode=force_custom_plan"
-                               + " -c max_parallel_workers_per_gather=0").strip()
+                               + " -c jit=off -c max_parallel_workers_per_gather=0").strip()
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 
