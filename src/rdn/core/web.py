@@ -78,8 +78,7 @@ def _bearer(request: Request) -> str | None:
 
 
 def resolve_principal(request: Request) -> Principal | None:
-    """Authenticate once per request and remember the result (in the route's unit of work, else in a short
-    transaction of its own)."""
+    """Authenticate once per request (in a short transaction of its own) and remember the result."""
     state = request.state
     if hasattr(state, "principal"):
         return state.principal  # type: ignore[no-any-return]
@@ -88,13 +87,11 @@ def resolve_principal(request: Request) -> Principal | None:
     cookie = None if bearer is not None else request.cookies.get(session_cookie_name())
     principal = None
     if bearer or cookie:
-        if getattr(state, "unit_of_work", False):
-            # Inside a route's unit of work: in its transaction (one connection per request, not two; a token's
-            # or session's "last used" is then kept only if the request succeeds).
-            principal = identity.authenticate(get_db(request), bearer=bearer, cookie=cookie)
-        else:
-            with db.transaction() as session:
-                principal = identity.authenticate(session, bearer=bearer, cookie=cookie)
+        # A transaction of its own, even inside a route's unit of work: on SQLite every transaction takes the
+        # write lock at BEGIN, so a request session opened here would lock out the other transactions some
+        # handlers open (idempotency keys, a live room's access check) until the request ends.
+        with db.transaction() as session:
+            principal = identity.authenticate(session, bearer=bearer, cookie=cookie)
     state.principal = principal
     return principal
 
@@ -289,7 +286,6 @@ class UnitOfWorkRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            request.state.unit_of_work = True
             idem: uuid.UUID | None = None
             try:
                 await check_csrf(request)
