@@ -129,35 +129,14 @@ def scoped_cases(p: Principal) -> Select[Any]:
 def filtered(p: Principal, f: CaseFilters, *, scoped: bool = True) -> Select[Any]:
     """The cases matching ``f`` that ``p`` may see, sorted (``scoped=False``: the caller applies a narrower
     scope of its own, as name search does through the name keys)."""
-    stmt = scoped_cases(p) if scoped else select(Case)
-    now = clock.now()
-    if f.stage:
-        stmt = stmt.where(Case.stage.in_([Stage(s).value for s in f.stage if s in Stage.__members__]))
-    if f.priority in Priority.__members__:
-        # By rank (the same thing): the (owner, rank, due) index then serves the filter and the order.
-        stmt = stmt.where(Case.priority_rank == PRIORITY_RANK[Priority(f.priority)])
-    if f.category.upper() in Category.__members__:
-        cat = f.category.upper()
-        stmt = stmt.where(or_(Case.category_primary == cat, Case.category_secondary == cat))
-    if f.nationality:
-        stmt = stmt.where(Case.nationality == f.nationality.upper())
-    if f.current_country:
-        stmt = stmt.where(Case.current_country == f.current_country.upper())
-    if f.overdue is True:
-        stmt = stmt.where(Case.due_at < now)
-    elif f.overdue is False:  # on time: a clock that has not run out (cases without a clock are neither)
-        stmt = stmt.where(Case.due_at >= now)
+    stmt = (scoped_cases(p) if scoped else select(Case)).where(*_conditions(Case, Case.id, f))
     if f.relation == "owned":
         stmt = stmt.where(Case.owner_org_id == p.org_id)
     elif f.relation == "referred":
         stmt = stmt.where(Case.owner_org_id != p.org_id)
-    if f.referred_to is not None:
-        stmt = stmt.where(exists(select(Referral.id).where(
-            Referral.case_id == Case.id, Referral.recipient_org_id == f.referred_to,
-            Referral.status.in_(LIVE_REFERRAL))))
-        if f.referred_to != p.org_id:
-            # Where else a case was referred is its owner's to know (a recipient sees its own referrals only).
-            stmt = stmt.where(Case.owner_org_id == p.org_id)
+    if f.referred_to is not None and f.referred_to != p.org_id:
+        # Where else a case was referred is its owner's to know (a recipient sees its own referrals only).
+        stmt = stmt.where(Case.owner_org_id == p.org_id)
     rank = None
     q = f.q.strip()
     if q and CASE_NUMBER.match(q):
@@ -171,6 +150,33 @@ def filtered(p: Principal, f: CaseFilters, *, scoped: bool = True) -> Select[Any
         stmt = stmt.join(matches, matches.c.case_id == Case.id)
         rank = matches.c.rank
     return _order(stmt, f.sort, rank)
+
+
+def _conditions(src: Any, case_id: Any, f: CaseFilters) -> list[ColumnElement[bool]]:
+    """The list filters over ``src`` (``Case``, or ``CaseShare``: the same columns), ``case_id`` its case."""
+    now = clock.now()
+    out: list[ColumnElement[bool]] = []
+    if f.stage:
+        out.append(src.stage.in_([Stage(s).value for s in f.stage if s in Stage.__members__]))
+    if f.priority in Priority.__members__:
+        # By rank (the same thing): the (owner, rank, due) index then serves the filter and the order.
+        out.append(src.priority_rank == PRIORITY_RANK[Priority(f.priority)])
+    if f.category.upper() in Category.__members__:
+        cat = f.category.upper()
+        out.append(or_(src.category_primary == cat, src.category_secondary == cat))
+    if f.nationality:
+        out.append(src.nationality == f.nationality.upper())
+    if f.current_country:
+        out.append(src.current_country == f.current_country.upper())
+    if f.overdue is True:
+        out.append(src.due_at < now)
+    elif f.overdue is False:  # on time: a clock that has not run out (cases without a clock are neither)
+        out.append(src.due_at >= now)
+    if f.referred_to is not None:
+        out.append(exists(select(Referral.id).where(
+            Referral.case_id == case_id, Referral.recipient_org_id == f.referred_to,
+            Referral.status.in_(LIVE_REFERRAL))))
+    return out
 
 
 def _order(stmt: Select[Any], sort: str, rank: Any) -> Select[Any]:
@@ -282,27 +288,8 @@ def _branches(p: Principal, f: CaseFilters) -> list[Select[Any]]:
 
 
 def _branch(src: Any, case_id: Any, p: Principal, f: CaseFilters, sort: str) -> Select[Any]:
-    stmt = select(case_id.label("id"), *(getattr(src, name) for name in _SORT_NEEDS[sort]))
-    now = clock.now()
-    if f.stage:
-        stmt = stmt.where(src.stage.in_([Stage(s).value for s in f.stage if s in Stage.__members__]))
-    if f.priority in Priority.__members__:
-        stmt = stmt.where(src.priority_rank == PRIORITY_RANK[Priority(f.priority)])
-    if f.category.upper() in Category.__members__:
-        cat = f.category.upper()
-        stmt = stmt.where(or_(src.category_primary == cat, src.category_secondary == cat))
-    if f.nationality:
-        stmt = stmt.where(src.nationality == f.nationality.upper())
-    if f.current_country:
-        stmt = stmt.where(src.current_country == f.current_country.upper())
-    if f.overdue is True:
-        stmt = stmt.where(src.due_at < now)
-    elif f.overdue is False:
-        stmt = stmt.where(src.due_at >= now)
-    if f.referred_to is not None:
-        stmt = stmt.where(exists(select(Referral.id).where(
-            Referral.case_id == case_id, Referral.recipient_org_id == f.referred_to,
-            Referral.status.in_(LIVE_REFERRAL))))
+    stmt = select(case_id.label("id"), *(getattr(src, name) for name in _SORT_NEEDS[sort])).where(
+        *_conditions(src, case_id, f))
     q = f.q.strip()
     if q:  # a case number (names go through _name_page)
         number = q.upper()
