@@ -24,7 +24,9 @@ from rdn.core.tenancy import OrgKind, Role
 from tests.conftest import ROOT, fresh_database_url, rdn_environ, subprocess_env
 from tests.factories import Client, api_token, make_org, make_person
 
-T0 = datetime(2026, 11, 28, 10, 0, 3, tzinfo=UTC)
+# Tomorrow at a fixed time of day: after the real time the test network's own rows carry (a fixed date
+# would fall behind it once that day had passed).
+T0 = datetime.now(UTC).replace(hour=10, minute=0, second=3, microsecond=0) + timedelta(days=1)
 TOKEN = re.compile(r"rdn_[0-9a-f]{8}_[A-Za-z0-9_\-]{20,}")
 PROBLEM = "application/problem+json"
 

@@ -12,7 +12,9 @@ from rdn.core import clock, outbox
 from rdn.core.events import EventLog
 from rdn.core.outbox import Job, JobStatus
 
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+# Tomorrow at a fixed time of day: after the real time the test network's own rows carry (a fixed date
+# would fall behind it once that day had passed).
+T0 = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
 KIND = "test.bravo.scripted"
 
 # What the handler did, and what it should do next, per tag.

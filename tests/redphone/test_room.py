@@ -41,7 +41,9 @@ from rdn.redphone.models import (
 )
 from tests.factories import Client, make_org, make_person
 
-T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+# Tomorrow at a fixed time of day: after the real time the test network's own rows carry (a fixed date
+# would fall behind it once that day had passed).
+T0 = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
 # Helpers -------------------------------------------------------------------------------------------------------
@@ -602,8 +604,8 @@ def test_the_situation_report_gives_the_same_figures_in_markdown_and_html(app, s
                  "| Germany | No answer: every level was paged |", "| Spain | Paging: Level 1 |",
                  "| Canada | 120 | Families |  | Confirmed |", "| Spain | 80 | Families |  | Proposed |",
                  "| Germany | 30 | Families |  | Withdrawn |",
-                 "- Send liaison officers — Canada, due 2026-11-27 **(overdue)**",
-                 "- Draft a joint statement — Spain, due 2026-12-05"):
+                 f"- Send liaison officers — Canada, due {T0.date() - timedelta(days=1)} **(overdue)**",
+                 f"- Draft a joint statement — Spain, due {T0.date() + timedelta(days=7)}"):
         assert line in lines, line
     decisions = [line for line in lines if re.match(r"\d+\. ", line)]
     assert len(decisions) == 1 and decisions[0].startswith("1. Open two humanitarian corridors (")
@@ -625,8 +627,9 @@ def test_the_situation_report_gives_the_same_figures_in_markdown_and_html(app, s
     assert "<td>Canada</td><td>Acknowledged by Officer Canada</td>" in page
     assert "<td>Germany</td><td>No answer: every level was paged</td>" in page
     assert "<li>Open two humanitarian corridors " in page and "Open one humanitarian corridor" not in page
-    assert re.search(r"<li>Send liaison officers — Canada, due 2026-11-27 <strong>\(overdue\)</strong></li>", page)
-    assert re.search(r"<li>Draft a joint statement — Spain, due 2026-12-05</li>", page)
+    due = T0.date() - timedelta(days=1)
+    assert re.search(rf"<li>Send liaison officers — Canada, due {due} <strong>\(overdue\)</strong></li>", page)
+    assert re.search(rf"<li>Draft a joint statement — Spain, due {T0.date() + timedelta(days=7)}</li>", page)
     assert "Book the venue" not in page
 
 
