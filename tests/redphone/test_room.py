@@ -44,6 +44,7 @@ from tests.factories import Client, make_org, make_person
 # Tomorrow at a fixed time of day: after the real time the test network's own rows carry (a fixed date
 # would fall behind it once that day had passed).
 T0 = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=1)
+NEXT_WEEK = (T0 + timedelta(days=7)).date().isoformat()  # a due date that stays in the future
 
 
 # Helpers -------------------------------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ def test_observers_read_and_talk_but_neither_pledge_nor_decide(app, session, net
     assert said.status_code == 201
     for path, body in (("pledges", {"places": 10}), ("decisions", {"text": "Observers decide nothing"}),
                        ("actions", {"title": "Observers assign nothing", "owner_org_id": str(network.orgs["ec"].id),
-                                    "due_on": "2026-12-31"})):
+                                    "due_on": NEXT_WEEK})):
         response = analyst.post(f"/api/v1/crises/{crisis.id}/{path}", json=body)
         assert response.status_code == 404, path
         assert response.json()["status"] == 404
@@ -416,7 +417,7 @@ def test_actions_are_assigned_by_the_chair_and_moved_by_their_owner_or_the_chair
     url = f"/api/v1/crises/{crisis.id}/actions"
     canada = network.orgs["canada"]
     response = chair.post(url, json={"title": "Send liaison officers", "owner_org_id": str(canada.id),
-                                     "due_on": "2026-12-05"})
+                                     "due_on": NEXT_WEEK})
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "open"
     action = session.get(Action, uuid.UUID(response.json()["id"]))
@@ -425,12 +426,12 @@ def test_actions_are_assigned_by_the_chair_and_moved_by_their_owner_or_the_chair
     # The owner must take part; a member does not assign.
     for owner in (network.orgs["maple"].id, uuid.uuid4()):
         bad = chair.post(url, json={"title": "Owned by a stranger", "owner_org_id": str(owner),
-                                    "due_on": "2026-12-05"})
+                                    "due_on": NEXT_WEEK})
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["field"] == "owner_org_id"
     officer = as_(app, session, network, "officer_canada")
     assert officer.post(url, json={"title": "A member's action", "owner_org_id": str(canada.id),
-                                   "due_on": "2026-12-05"}).status_code == 404
+                                   "due_on": NEXT_WEEK}).status_code == 404
     assert count(session, Action, Action.crisis_id == crisis.id) == 1
 
     patch = f"/api/v1/actions/{action.id}"
