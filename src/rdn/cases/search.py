@@ -374,7 +374,7 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
     return Page([loaded[i] for i in wanted if i in loaded], total, page, per_page, exact)
 
 
-_SORT_COLUMNS = {  # what each sort needs of up to COUNT_CAP + 1 rows (no more: each is converted in Python)
+_SORT_COLUMNS = {  # what each sort needs of up to PEOPLE_CAP + 1 name-search rows (each converted in Python)
     "due": (Case.id, Case.due_at), "updated": (Case.id, Case.updated_at), "number": (Case.id, Case.number),
     "priority": (Case.id, Case.priority_rank, Case.due_at), "name": (Case.id, Case.principal_name),
 }

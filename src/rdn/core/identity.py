@@ -417,18 +417,6 @@ def revoke_all_tokens(session: Session, user_id: uuid.UUID) -> int:
     return sum(revoke_token(row) for row in rows)
 
 
-def find_token(session: Session, plaintext: str) -> ApiToken | None:
-    if not plaintext.startswith("rdn_") or len(plaintext) > 128:
-        return None
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash(plaintext))).first()
-    now = clock.now()
-    if row is None or row.revoked_at is not None or (row.expires_at is not None and now >= row.expires_at):
-        return None
-    if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=60):
-        row.last_used_at = now
-    return row
-
-
 # Password links ----------------------------------------------------------------------------------------------
 
 
@@ -492,9 +480,10 @@ def principal_for(session: Session, user: User, *, org_id: uuid.UUID | None, via
 
 
 def _token_principal(session: Session, plaintext: str) -> Principal | None:
-    """``find_token`` and ``principal_for`` for an API token in one query (every API call makes it): the token,
-    its user, and the user's roles in the token's organization (a token acts there only, and only while its
-    user still belongs to it and it is active)."""
+    """The caller of an API token, in one query (every API call makes it): the token (unknown, revoked or
+    expired: None), its user (inactive: None), and the user's roles in the token's organization (a token acts
+    there only, and only while its user still belongs to it and it is active). "Last used" is written at
+    most once a minute."""
     if not plaintext.startswith("rdn_") or len(plaintext) > 128:
         return None
     rows = session.execute(
