@@ -286,20 +286,14 @@ class UnitOfWorkRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            await check_csrf(request)
             idem: uuid.UUID | None = None
-            try:
-                await check_csrf(request)
-                if (request.method == "POST" and request.url.path.startswith("/api/")
-                        and idempotency.HEADER in request.headers):
-                    begun = await _idempotency_begin(request)
-                    if isinstance(begun, Response):
-                        await run_in_threadpool(_finish_session, request, commit=False)
-                        return begun
-                    idem = begun
-            except BaseException:
-                # Authentication may already have opened the request's session (see resolve_principal).
-                await run_in_threadpool(_finish_session, request, commit=False)
-                raise
+            if (request.method == "POST" and request.url.path.startswith("/api/")
+                    and idempotency.HEADER in request.headers):
+                begun = await _idempotency_begin(request)
+                if isinstance(begun, Response):
+                    return begun
+                idem = begun
             try:
                 try:
                     response = await original(request)
