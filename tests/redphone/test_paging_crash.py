@@ -185,6 +185,8 @@ def test_killed_workers_page_everyone_once_and_escalate_nothing_twice(database):
         runs = {r.org_id: r for r in session.scalars(select(EscalationRun).where(EscalationRun.crisis_id == crisis_id))}
         pages = session.scalars(select(Page).where(Page.crisis_id == crisis_id)).all()
         dead = session.scalars(select(Job).where(Job.status == JobStatus.dead)).all()
+        jobs = session.scalars(select(Job)).all()
+        deliveries = [j for j in jobs if j.kind == "redphone.deliver"]
         attempts = session.scalars(select(DeliveryAttempt)).all()
         exhausted = Counter(session.scalars(select(AuditEntry.object_id)
                                             .where(AuditEntry.action == "paging.exhausted")))
@@ -192,7 +194,14 @@ def test_killed_workers_page_everyone_once_and_escalate_nothing_twice(database):
 
     assert kills == 10
     assert len(runs) == GOVERNMENTS
-    assert not dead, [(j.kind, j.last_error) for j in dead]
+    # A periodic slot killed on each of its attempts gives up; the next slot does its work, so only a slot
+    # with no later slot done would be a loss.
+    done_slots = Counter()
+    for job in jobs:
+        if job.kind.startswith("periodic:") and job.status == JobStatus.done:
+            done_slots[job.kind] = max(done_slots[job.kind], job.payload["slot"])
+    lost = [j for j in dead if not (j.kind.startswith("periodic:") and done_slots[j.kind] > j.payload["slot"])]
+    assert not lost, [(j.kind, j.last_error) for j in lost]
     # Nothing escalated twice: each (run, cycle, level, person) paged at most once, levels in order.
     keys = Counter((p.run_id, p.cycle, p.level, p.user_id) for p in pages)
     assert max(keys.values()) == 1
@@ -211,7 +220,12 @@ def test_killed_workers_page_everyone_once_and_escalate_nothing_twice(database):
     assert all(RunStatus(runs[by_id[pid].org_id].status) == RunStatus.acknowledged for pid in skipped)
     page_ids = {f"page-{p.id.hex}" for p in pages if p.id not in skipped}
     sent = {mid.split("@")[0].strip("<")[: len("page-") + 32] for mid in store.by_id if "page-" in mid}
-    assert sent == page_ids
+    assert page_ids <= sent
+    # A skipped page can still have reached the mail server once: a worker handed it over while it was due
+    # and was killed before recording that; the retry then found the government had answered meanwhile. Only a
+    # delivery that was retried can do that.
+    tries = {f"page-{uuid.UUID(j.payload['page_id']).hex}": j.attempts for j in deliveries}
+    assert all(tries[mid] > 1 for mid in sent - page_ids), {mid: tries[mid] for mid in sent - page_ids}
     assert store.differing == 0, "a repeated delivery is always the identical message"
     # Each run is exhausted at most once (a late answer can still acknowledge it afterwards), and the
     # secretariat is alerted exactly once per exhaustion (its lead has one address).
