@@ -74,11 +74,14 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     shell.nav.clear()
     shell.cards.clear()
+    # API routes first, then pages: a request is matched against the routes in order, and the API's clients
+    # are the ones that call many times a second (the pages' paths never start with /api/).
+    for module in installed:
+        if module.api is not None:
+            app.include_router(module.api)
     for module in installed:
         if module.pages is not None:
             app.include_router(module.pages)
-        if module.api is not None:
-            app.include_router(module.api)
         shell.nav.extend(module.nav)
         shell.cards.extend(module.cards)
     install_error_handlers(app)

@@ -325,10 +325,10 @@ def test_a_list_past_the_count_cap_says_more_than_and_sorts_in_the_database_as_i
     s.flush()
     p = w.p("caseworker_unhcr")
 
-    def walk(sort: str) -> tuple[list[str], list[tuple[int, bool, bool]]]:
+    def walk(sort: str, stages: tuple[str, ...] = ()) -> tuple[list[str], list[tuple[int, bool, bool]]]:
         numbers, shapes, page = [], [], 1
         while True:
-            result = search.list_cases(s, p, CaseFilters(sort=sort), page=page, per_page=4)
+            result = search.list_cases(s, p, CaseFilters(sort=sort, stage=list(stages)), page=page, per_page=4)
             numbers += [c.number for c in result.items]
             shapes.append((result.total, result.exact, result.has_next))
             if not result.has_next:
@@ -343,6 +343,14 @@ def test_a_list_past_the_count_cap_says_more_than_and_sorts_in_the_database_as_i
         monkeypatch.setattr(search, "COUNT_CAP", 1_000)
         assert in_sql == in_python, sort
         assert capped == [(3, False, True), (3, False, False)]  # "more than 3"; the second page is not full
+    # Several stages past the cap: each stage walked in due order on its own, then merged.
+    both = ("referred", "closed", "referred")
+    in_python, _shapes = walk("due", both)
+    assert in_python == walk("due")[0]
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    assert walk("due", both)[0] == in_python
+    assert walk("", both)[0] == in_python
+    monkeypatch.setattr(search, "COUNT_CAP", 1_000)
     monkeypatch.setattr(search, "COUNT_CAP", 3)
     few = search.list_cases(s, p, CaseFilters(priority="emergency"))
     assert (few.total, few.exact, len(few.items)) == (2, True, 2)

@@ -263,8 +263,13 @@ class Case(SensitiveFields, Base):
         UniqueConstraint("owner_org_id", "number"),
         Index("ix_cases_owner_updated", "owner_org_id", "updated_at"),
         Index("ix_cases_owner_due", "owner_org_id", "due_at"),
-        Index("ix_cases_owner_stage", "owner_org_id", "stage"),
+        # A stage filter walks one stage in due order (the list's usual sort) without reading other stages.
+        Index("ix_cases_owner_stage_due", "owner_org_id", "stage", "due_at"),
         Index("ix_cases_owner_nationality", "owner_org_id", "nationality"),
+        # A category filter is on either category: two indexes the database combines (a rare category over a
+        # whole caseload otherwise reads every case to find none).
+        Index("ix_cases_owner_category_primary", "owner_org_id", "category_primary"),
+        Index("ix_cases_owner_category_secondary", "owner_org_id", "category_secondary"),
         # The list sorted by priority, then due date: walked in order up to the page.
         Index("ix_cases_owner_priority_due", "owner_org_id", "priority_rank", "due_at"),
     )
@@ -280,7 +285,7 @@ class Case(SensitiveFields, Base):
 
     current_country: Mapped[str] = mapped_column(String(2), index=True)
     current_location: Mapped[str] = mapped_column(String(200), default="")
-    category_primary: Mapped[Category] = mapped_column(enum_column(Category, "case_category"), index=True)
+    category_primary: Mapped[Category] = mapped_column(enum_column(Category, "case_category"))
     category_secondary: Mapped[Category] = mapped_column(enum_column(Category, "case_category"))
     processing_priority: Mapped[Priority] = mapped_column(enum_column(Priority, "case_priority"), index=True)
     # 0 emergency, 1 urgent, 2 normal: computed by the database, for sorting by priority with an index.
@@ -327,7 +332,9 @@ class CaseShare(Base):
     __table_args__ = (
         Index("ix_case_shares_org_due", "org_id", "due_at"),
         Index("ix_case_shares_org_priority_due", "org_id", "priority_rank", "due_at"),
-        Index("ix_case_shares_org_stage", "org_id", "stage"),
+        Index("ix_case_shares_org_stage_due", "org_id", "stage", "due_at"),
+        Index("ix_case_shares_org_category_primary", "org_id", "category_primary"),
+        Index("ix_case_shares_org_category_secondary", "org_id", "category_secondary"),
         Index("ix_case_shares_org_updated", "org_id", "updated_at"),
         Index("ix_case_shares_org_nationality", "org_id", "nationality"),
         Index("ix_case_shares_case", "case_id"),

@@ -226,12 +226,13 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
         wanted = [row.id for row in rows if row.n > offset]
     else:
         total = COUNT_CAP
-        if len(branches) == 1:
-            every = branches[0].subquery()
-        else:  # each side's first offset + per_page in its own index order, then merged
+        parts = _ordered_parts(p, f, branches)
+        if len(parts) == 1:
+            every = parts[0].subquery()
+        else:  # each part's first offset + per_page in its own index order, then merged
             every = union_all(*(select(part) for part in (
                 b.order_by(*_sort_keys(b.selected_columns, f.sort)).limit(offset + per_page).subquery()
-                for b in branches))).subquery()
+                for b in parts))).subquery()
         wanted = list(conn.scalars(  # deeper pages work too, more slowly
             select(every.c.id).order_by(*_sort_keys(every.c, f.sort)).limit(per_page).offset(offset)))
     found = _load(session, wanted)
@@ -285,6 +286,16 @@ def _branches(p: Principal, f: CaseFilters) -> list[Select[Any]]:
         out.append(_branch(CaseShare, CaseShare.case_id, p, f, sort).where(
             CaseShare.org_id == p.org_id, CaseShare.until >= clock.now().date()))
     return out
+
+
+def _ordered_parts(p: Principal, f: CaseFilters, branches: list[Select[Any]]) -> list[Select[Any]]:
+    """The sources of a sorted walk past COUNT_CAP: the branches, and with several stages and the due-date
+    order, each stage of each branch on its own (the (owner, stage, due) index gives one stage in order; the
+    database cannot merge several stages of it, and would read and sort all their cases)."""
+    stages = [s for s in dict.fromkeys(f.stage) if s in Stage.__members__]
+    if len(stages) < 2 or f.sort not in ("", "due"):
+        return branches
+    return [b for stage in stages for b in _branches(p, replace(f, stage=[stage]))]
 
 
 def _branch(src: Any, case_id: Any, p: Principal, f: CaseFilters, sort: str) -> Select[Any]:

@@ -112,6 +112,7 @@ def still_entitled(request: Request, check: Callable[[Principal], bool] | None =
 
 
 def get_db(request: Request) -> Session:
+    """The request's session (made on first ask, connected on first use)."""
     session = getattr(request.state, "db", None)
     if session is None:
         session = request.state.db = db.new_session()
@@ -134,7 +135,13 @@ async def posted_form(request: Request) -> FormData:
     return await request.form()
 
 
-DbSession = Annotated[Session, Depends(get_db)]
+async def _request_db(request: Request) -> Session:
+    """``get_db`` as a dependency: async, so that handing out the session (no I/O) takes no trip through the
+    thread pool that sync dependencies and handlers run in."""
+    return get_db(request)
+
+
+DbSession = Annotated[Session, Depends(_request_db)]
 PostedForm = Annotated[FormData, Depends(posted_form)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
