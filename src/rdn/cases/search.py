@@ -13,7 +13,6 @@ import operator
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +26,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal,
     or_,
     select,
     union_all,
@@ -317,13 +317,14 @@ PEOPLE_CAP = 1_000  # people a name search looks at (often several to a case: a 
 
 
 def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per_page: int) -> Page[Case]:
-    """A page of a name search, with work bounded for common names.
+    """A page of a name search, with work bounded for common names, in one statement.
 
     People are found from the rarest token's index entries (each further token checked per person through
     the member's own keys), within the list's filters and the caller's scope, at most PEOPLE_CAP + 1 of them.
-    Up to PEOPLE_CAP people: every match, ranked (people with more tokens spelled exactly as typed first) and
-    sorted here, with an exact total of cases. More: the best of the first PEOPLE_CAP found (exact spellings
-    of the rarest token looked for first), and "more than" their cases: a family name or a filter narrows it.
+    Up to PEOPLE_CAP people: every match, ranked (people with more tokens spelled exactly as typed first), with
+    an exact total of cases. More: the best of the first PEOPLE_CAP found (exact spellings of the rarest token
+    looked for first), and "more than" their cases: a family name or a filter narrows it. The database ranks,
+    groups people into cases, counts and sorts them; only the page comes back.
     """
     tokens = _query_tokens(f.q)
     offset = (page - 1) * per_page
@@ -341,8 +342,10 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
 
     driver = min(tokens, key=entries) if len(tokens) > 1 else tokens[0]
     others = [t for t in tokens if t is not driver]
+    columns = _SORT_COLUMNS.get(f.sort, ()) if f.sort not in ("", "relevance") else ()
+    extra = [c for c in columns if c.key not in ("id", "principal_name")]
 
-    def people(driver_keys: list[str]) -> list[Any]:
+    def people(driver_keys: list[str]) -> Select[Any]:
         key = aliased(NameKey)
         stmt = cases_in_scope.join(key, key.case_id == Case.id).where(key.key.in_(driver_keys),
                                                                       _identity_scope(p, key))
@@ -357,56 +360,47 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
             spelled.append(case((exists(select(mine.member_id).where(mine.member_id == key.member_id,
                                                                     mine.key == token.exact)), 1), else_=0))
         rank = functools.reduce(operator.add, spelled).label("rank")
-        columns = _SORT_COLUMNS.get(f.sort, ()) if f.sort not in ("", "relevance") else ()
-        stmt = stmt.with_only_columns(key.member_id.label("member_id"), Case.id, Case.principal_name, rank,
-                                      *(c for c in columns if c.key not in ("id", "principal_name")))
-        return session.connection().execute(stmt.limit(PEOPLE_CAP + 1)).all()
+        return stmt.with_only_columns(key.member_id.label("member_id"), Case.id, Case.principal_name, rank,
+                                      *extra).limit(PEOPLE_CAP + 1)
 
-    found = people(list(driver.alternatives))
-    exact = len(found) <= PEOPLE_CAP  # rows: a person matching two spellings of the token counts twice
-    if not exact:
-        spelled = people([driver.exact])
-        seen = {row.member_id for row in spelled}
-        found = (spelled + [row for row in found if row.member_id not in seen])[:PEOPLE_CAP]
+    # found: every row for the driver's spellings, up to PEOPLE_CAP + 1 (a person matching two spellings of the
+    # token is two rows). Past PEOPLE_CAP, the people with the exact spelling first, then the others found.
+    found = people(list(driver.alternatives)).cte("found")
+    spelled = people([driver.exact]).cte("spelled")
+    how_many = select(func.count()).select_from(found).scalar_subquery()
+    names_ = ["member_id", "id", "principal_name", "rank", *(c.key for c in extra)]
+    within = select(*(found.c[n] for n in names_)).where(how_many <= PEOPLE_CAP)
+    preferred = union_all(
+        select(*(spelled.c[n] for n in names_), literal(0).label("first")),
+        select(*(found.c[n] for n in names_), literal(1).label("first")).where(
+            found.c.member_id.not_in(select(spelled.c.member_id))),
+    ).subquery()
+    beyond = (select(*(preferred.c[n] for n in names_)).where(how_many > PEOPLE_CAP)
+              .order_by(preferred.c.first).limit(PEOPLE_CAP))
+    chosen = union_all(within, select(beyond.subquery())).subquery()
     # A case ranks as its best person.
-    by_case: dict[Any, Any] = {}
-    rank: dict[Any, int] = {}
-    for row in found:
-        by_case[row.id] = row
-        rank[row.id] = max(rank.get(row.id, 0), row.rank)
-    rows = list(by_case.values())
+    group = [chosen.c.id, chosen.c.principal_name, *(chosen.c[c.key] for c in extra)]
+    by_case = select(*group, func.max(chosen.c.rank).label("rank")).group_by(*group).subquery()
     if f.sort in ("", "relevance"):
-        ordered = sorted(rows, key=lambda r: (-rank[r.id], r.principal_name, r.id))
+        order = [by_case.c.rank.desc(), by_case.c.principal_name, by_case.c.id]
     else:
-        ordered = _sorted(rows, f.sort)
-    wanted = [r.id for r in ordered[offset:offset + per_page]]
+        order = _sort_keys(by_case.c, f.sort)
+    ranked = select(by_case.c.id, func.count().over().label("total"), (how_many > PEOPLE_CAP).label("capped"),
+                    func.row_number().over(order_by=order).label("n")).subquery()
+    rows = session.connection().execute(
+        select(ranked).where(or_(ranked.c.n == 1, ranked.c.n.between(offset + 1, offset + per_page)))
+        .order_by(ranked.c.n)).all()
+    total = rows[0].total if rows else 0  # when capped: "more than" this many cases
+    exact = not (rows and rows[0].capped)
+    wanted = [row.id for row in rows if row.n > offset]
     loaded = _load(session, wanted)
-    total = len(rows)  # when not exact: "more than" this many cases
     return Page([loaded[i] for i in wanted if i in loaded], total, page, per_page, exact)
 
 
-_SORT_COLUMNS = {  # what each sort needs of up to PEOPLE_CAP + 1 name-search rows (each converted in Python)
+_SORT_COLUMNS = {  # what each sort needs of a name search's people (grouped into cases and sorted in the database)
     "due": (Case.id, Case.due_at), "updated": (Case.id, Case.updated_at), "number": (Case.id, Case.number),
     "priority": (Case.id, Case.priority_rank, Case.due_at), "name": (Case.id, Case.principal_name),
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _sorted(rows: list[Any], sort: str) -> list[Any]:
-    """``rows`` in the order ``_order`` gives in SQL (cases without a due date last)."""
-    def due(r: Any) -> tuple[Any, ...]:
-        return (r.due_at is None, r.due_at or _EPOCH)
-
-    if sort == "updated":
-        by_id = sorted(rows, key=lambda r: r.id)
-        return sorted(by_id, key=lambda r: r.updated_at, reverse=True)
-    if sort == "number":
-        return sorted(rows, key=lambda r: r.number)
-    if sort == "priority":
-        return sorted(rows, key=lambda r: (r.priority_rank, *due(r), r.id))
-    if sort == "name":
-        return sorted(rows, key=lambda r: (r.principal_name, r.id))
-    return sorted(rows, key=lambda r: (*due(r), r.id))
 
 
 def overdue(case_row: Case) -> bool:
