@@ -353,12 +353,14 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
             other = aliased(NameKey)
             stmt = stmt.where(exists(select(other.member_id).where(other.member_id == key.member_id,
                                                                    other.key.in_(token.alternatives))))
-        # Rank: how many tokens the person has spelled exactly as typed (each an index probe of their keys).
+        # Rank: how many tokens the person has spelled exactly as typed (each an index probe of their keys:
+        # a scalar subquery, which PostgreSQL runs per person; an EXISTS it may turn into a hash of every
+        # person with that spelling, tens of thousands for a common name, to rank a thousand).
         spelled = []
         for token in tokens:
             mine = aliased(NameKey)
-            spelled.append(case((exists(select(mine.member_id).where(mine.member_id == key.member_id,
-                                                                    mine.key == token.exact)), 1), else_=0))
+            probe = select(literal(1)).where(mine.member_id == key.member_id, mine.key == token.exact).limit(1)
+            spelled.append(case((probe.scalar_subquery().is_not(None), 1), else_=0))
         rank = functools.reduce(operator.add, spelled).label("rank")
         return stmt.with_only_columns(key.member_id.label("member_id"), Case.id, Case.principal_name, rank,
                                       *extra).limit(PEOPLE_CAP + 1)
