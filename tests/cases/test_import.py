@@ -460,3 +460,24 @@ def test_look_alikes_on_the_organizations_own_cases_are_named_within_a_year_of_b
     assert mine[4].number in alike["row 3"] and not alike["row 3"].endswith("…")
     assert sum(c.number in alike["row 3"] for c in mine) == 1
     assert not any(theirs.number in message for message in alike.values())
+
+
+def test_past_the_warnings_shown_look_alikes_are_counted_and_the_first_in_the_file_are_named(
+        cases_world: CasesWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of common names: the report names the look-alikes it can show (the first in the file's order,
+    whatever order the database finds them in) and counts the others; people who look like nobody are neither."""
+    w = cases_world
+    for year in (1950, 1960, 1970, 1990):
+        w.open_case(members=[{"relationship": "principal", "given_name": "Mohammad", "family_name": "Rahimi",
+                              "sex": "male", "date_of_birth": str(year), "nationality": "AF"}])
+    monkeypatch.setattr(imports, "MAX_WARNINGS", 2)
+    # Rows 2-6: born 1990, 1970, 2010 (nobody), 1960, 1950 (no two within a year of each other, so nobody in the
+    # file looks like anyone else in it); the probes sort in another order than the rows.
+    rows = [row for key, birth in (("A", "1990"), ("B", "1970"), ("C", "2010"), ("D", "1960"), ("E", "1950"))
+            for row in household_rows(key, "Rahimi", size=1, principal="Muhammad", birth=birth)]
+    report = run(w, to_csv(rows), dry_run=True)
+    assert report.ok
+    assert [(e.field, "already on a case" in e.message) for e in report.warnings] == [
+        ("row 2", True), ("row 3", True)]
+    assert "born 1990" in report.warnings[0].message and "born 1970" in report.warnings[1].message
+    assert report.more_warnings == 2  # rows 5 and 6 (row 4, born 2010, looks like nobody)

@@ -18,9 +18,9 @@ row 1) and its column. A file with any error imports nothing. Warnings (people w
 on one of the organization's cases, or like someone else in the file) never stop an import.
 
 The import is one bulk write in the caller's transaction (services never commit): numbers reserved at once,
-rows inserted in chunks of :data:`CHUNK`, one audit entry per case plus one for the import, recorded by
-``audit.record_many``. Nothing goes through ``service.create_case``, whose per-case round trips would cap an
-import at a few hundred people a second.
+rows streamed with ``db.bulk_insert`` (binary ``COPY`` on PostgreSQL), one audit entry per case plus one for
+the import, recorded by ``audit.record_many``. Nothing goes through ``service.create_case``, whose per-case
+round trips would cap an import at a few hundred people a second.
 """
 
 from __future__ import annotations
@@ -33,34 +33,17 @@ import re
 import uuid
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Date,
-    DateTime,
-    Integer,
-    LargeBinary,
-    SmallInteger,
-    String,
-    Table,
-    Text,
-    TypeDecorator,
-    Uuid,
-    cast,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
+from rdn import db
 from rdn.cases import columns, names, pipeline, service
 from rdn.cases.models import (
     Case,
@@ -89,10 +72,9 @@ MAX_ROWS = 500_000
 MAX_COLUMNS = 200
 MAX_ERRORS = 1000
 MAX_WARNINGS = 1000
-CHUNK = 5000  # rows per INSERT
+CHUNK = 5000  # look-alike probes per query
 CASES_PER_BATCH = 5000  # cases whose rows are streamed to the database together
 _KEPT_ERRORS = 50_000  # errors kept for sorting before the report is cut to MAX_ERRORS
-_SIMILAR_CHUNK = 500  # name pairs per look-up
 _SIMILAR_SHOWN = 3  # matches named in one warning
 
 #: progress(done, total, phase): phase is "read", "validate", "check" or "write"; total is None while unknown.
@@ -512,9 +494,11 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
                    progress: Progress | None) -> None:
     """People of the file who look like people on the organization's cases (name skeletons shared, birth years
     within one). Each person is one range of the (look-alike key, birth year) index (``names.person_key``,
-    kept in ``Member.look_alike_key``); the database answers each with a few of the people it matches
-    (PostgreSQL: four, through LATERAL ... LIMIT; SQLite: the first and last of each year), so a common name
-    born in a common year costs a few index entries, not thousands."""
+    kept in ``Member.look_alike_key``). On PostgreSQL, a first pass asks only whether each range holds someone
+    of the organization; the people named in warnings (those the report can show: the first MAX_WARNINGS in
+    the file's order) are then looked up with four matches each (``LATERAL ... LIMIT``), and the rest are
+    counted. SQLite: the first and last of each year. A common name born in a common year costs a few index
+    entries, not thousands, and a file of common names does not fetch details for warnings nobody sees."""
     if Section.identity not in owner_sections(actor):
         return
     wanted: dict[tuple[str, int], list[tuple[_Person, _CaseDraft]]] = defaultdict(list)
@@ -528,11 +512,26 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
     probes = sorted(wanted)
     # Per (key, birth year), a few of the people it matches: (case number, name, birth year, member id).
     found: dict[tuple[str, int], list[tuple[str, str, int, uuid.UUID]]] = defaultdict(list)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    for start in range(0, len(probes), CHUNK):
-        chunk = probes[start:start + CHUNK]
-        if postgres:
-            # A few people per probe, not all of them: a common name born in a common year can be thousands.
+    if session.get_bind().dialect.name == "postgresql":
+        hits: set[tuple[str, int]] = set()
+        for start in range(0, len(probes), CHUNK):
+            chunk = probes[start:start + CHUNK]
+            hits.update((key, year) for key, year in session.execute(text(
+                "SELECT k.key, k.year FROM unnest(CAST(:keys AS text[]), CAST(:years AS int[])) AS k(key, year) "
+                "CROSS JOIN LATERAL (SELECT 1 FROM case_members cm JOIN cases c ON c.id = cm.case_id "
+                "WHERE cm.look_alike_key = k.key AND cm.birth_year BETWEEN k.year - 1 AND k.year + 1 "
+                "AND c.owner_org_id = :org LIMIT 1) AS m"),
+                {"keys": [k for k, _y in chunk], "years": [y for _k, y in chunk], "org": actor.org_id}))
+            if progress:
+                progress(min(start + CHUNK, len(probes)), len(probes), "check")
+        if not hits:
+            return
+        # The report shows warnings in the file's order, MAX_WARNINGS at most: only those people need names.
+        matched = sorted(((_finding_order(draft, person), key) for key in hits for person, draft in wanted[key]),
+                         key=lambda t: t[0])
+        named = sorted({key for _order, key in matched[:warnings.limit]})
+        for start in range(0, len(named), CHUNK):
+            chunk = named[start:start + CHUNK]
             rows = session.execute(text(
                 "SELECT k.key, k.year, m.number, m.given_name, m.family_name, m.birth_year, m.id "
                 "FROM unnest(CAST(:keys AS text[]), CAST(:years AS int[])) AS k(key, year) CROSS JOIN LATERAL "
@@ -544,7 +543,12 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
                  "n": _SIMILAR_SHOWN + 1})
             for key, year, number, given, family, born, member_id in rows:
                 found[(key, year)].append((number, f"{given} {family}".strip(), born, member_id))
-        else:
+        unnamed = [key for key in hits if key not in found]
+        for key in unnamed:  # counted, as the report counts warnings past its maximum
+            warnings.count += len(wanted[key])
+    else:
+        for start in range(0, len(probes), CHUNK):
+            chunk = probes[start:start + CHUNK]
             as_text = cast(Member.id, Text)
             ends = (select(Member.look_alike_key, Member.birth_year, func.min(as_text), func.max(as_text))
                     .join(Case, Case.id == Member.case_id)
@@ -559,8 +563,8 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
                 for year in (born - 1, born, born + 1):
                     if (key, year) in wanted:
                         found[(key, year)].append((number, f"{given} {family}".strip(), born, member_id))
-        if progress:
-            progress(min(start + CHUNK, len(probes)), len(probes), "check")
+            if progress:
+                progress(min(start + CHUNK, len(probes)), len(probes), "check")
     if not found:
         return
     per_person: dict[int, tuple[_Person, _CaseDraft, dict[uuid.UUID, tuple[str, str, int, uuid.UUID]]]] = {}
@@ -580,57 +584,13 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
             matches=shown + (" …" if len(matches) > _SIMILAR_SHOWN else "")))
 
 
+def _finding_order(draft: _CaseDraft, person: _Person) -> tuple[int, int]:
+    """Where a warning about ``person`` sorts in the report (as ``_Findings.report`` sorts)."""
+    sheet = draft.people_sheet or draft.sheet
+    return (0 if sheet is None or sheet.label != "members" else 1, person.row)
+
+
 # Writing ------------------------------------------------------------------------------------------------------
-
-
-def _pg_type(column: Any) -> str:
-    """The PostgreSQL type a binary COPY sends for ``column`` (binary formats must match exactly)."""
-    kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
-    for sa_type, name in ((JSON, "jsonb"), (Uuid, "uuid"), (Boolean, "bool"), (SmallInteger, "int2"),
-                          (BigInteger, "int8"), (Integer, "int4"), (Date, "date"), (LargeBinary, "bytea"),
-                          (String, "text")):
-        if isinstance(kind, sa_type):
-            return name
-    if isinstance(kind, DateTime):
-        return "timestamptz" if kind.timezone else "timestamp"
-    raise TypeError(f"no COPY type for {column}")  # pragma: no cover - a column type this module never writes
-
-
-def _insert(session: Session, table: Table, names_: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` (tuples in the order of ``names_``) in the session's transaction.
-
-    PostgreSQL: one binary ``COPY`` stream, fed by ``rows`` as it is consumed, so that building rows (name keys
-    and all) overlaps with the server's index maintenance instead of alternating with it. SQLite: the driver's
-    ``executemany`` over the same stream, each value converted by its column type's own bind processor (so
-    it is stored exactly as SQLAlchemy stores it). Other databases: INSERTs of :data:`CHUNK` rows.
-    """
-    dialect = session.get_bind().dialect
-    if dialect.name == "sqlite":
-        processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names_]
-        quoted = ", ".join(f'"{name}"' for name in names_)
-        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names_)})'
-        driver = session.connection().connection.driver_connection
-        assert driver is not None
-        driver.executemany(sql, ([v if p is None or v is None else p(v) for p, v in zip(processors, row, strict=True)]
-                                 for row in rows))
-        return
-    if dialect.name != "postgresql":
-        chunk: list[dict[str, Any]] = []
-        for row in rows:
-            chunk.append(dict(zip(names_, row, strict=True)))
-            if len(chunk) == CHUNK:
-                session.execute(table.insert(), chunk)
-                chunk = []
-        if chunk:
-            session.execute(table.insert(), chunk)
-        return
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    quoted = ", ".join(f'"{name}"' for name in names_)
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy:
-        copy.set_types([_pg_type(table.c[name]) for name in names_])
-        for row in rows:
-            copy.write_row(row)
 
 
 def _clocks(now: datetime) -> Callable[[Priority, Priority], dict[str, Any]]:
@@ -731,11 +691,11 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
                 yield (ids.uuid7(), case_id, None, referred, note, actor.user_id, actor.org_id, actor.full_name, now)
 
         # Parents before children (members and keys fill people_of as they go).
-        _insert(session, tables[Case], _CASE_COLUMNS, case_rows())
-        _insert(session, tables[Member], _MEMBER_COLUMNS, member_rows())
-        _insert(session, tables[NameKey], _KEY_COLUMNS, key_rows())
-        _insert(session, tables[ChecklistEntry], _CHECKLIST_COLUMNS, checklist_rows())
-        _insert(session, tables[StageEvent], _EVENT_COLUMNS, event_rows())
+        db.bulk_insert(session, tables[Case], _CASE_COLUMNS, case_rows())
+        db.bulk_insert(session, tables[Member], _MEMBER_COLUMNS, member_rows())
+        db.bulk_insert(session, tables[NameKey], _KEY_COLUMNS, key_rows())
+        db.bulk_insert(session, tables[ChecklistEntry], _CHECKLIST_COLUMNS, checklist_rows())
+        db.bulk_insert(session, tables[StageEvent], _EVENT_COLUMNS, event_rows())
         pending.extend(audit.Pending("case.import", "case", case_id,
                                      {"import": str(record.id), "number": number, "members": len(ordered)})
                        for case_id, _draft, ordered, number in batch)

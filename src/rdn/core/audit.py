@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Index, Integer, String, select
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from rdn.core import clock
 from rdn.core.context import request_id_var
-from rdn.db import Base
+from rdn.db import Base, bulk_insert
 
 if TYPE_CHECKING:
     from rdn.core.identity import Principal
@@ -78,7 +79,7 @@ class Actor:
 SYSTEM = Actor(label="system")
 
 
-def _canonical(entry: AuditEntry) -> bytes:
+def _canonical(entry: AuditEntry | SimpleNamespace) -> bytes:
     body = {
         "seq": entry.seq,
         "ts": entry.ts.isoformat(timespec="microseconds"),
@@ -96,7 +97,7 @@ def _canonical(entry: AuditEntry) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(entry: AuditEntry) -> str:
+def compute_hash(entry: AuditEntry | SimpleNamespace) -> str:
     return hashlib.sha256(_canonical(entry)).hexdigest()
 
 
@@ -180,14 +181,15 @@ def record_many(session: Session, *, actor: Principal | Actor, entries: list[Pen
     rows = []
     for pending in entries:
         seq += 1
-        entry = AuditEntry(seq=seq, ts=now, actor_user_id=user_id, actor_label=label, org_id=org,
-                           action=pending.action, object_type=pending.object_type,
-                           object_id=None if pending.object_id is None else str(pending.object_id),
-                           purpose=pending.purpose, request_id=request_id, details=_clean_details(pending.details),
-                           prev_hash=prev)
+        # The same fields an AuditEntry holds (hashed the same way), without making thousands of ORM objects.
+        entry = SimpleNamespace(seq=seq, ts=now, actor_user_id=user_id, actor_label=label, org_id=org,
+                                action=pending.action, object_type=pending.object_type,
+                                object_id=None if pending.object_id is None else str(pending.object_id),
+                                purpose=pending.purpose, request_id=request_id,
+                                details=_clean_details(pending.details), prev_hash=prev)
         entry.hash = prev = compute_hash(entry)
-        rows.append({c: getattr(entry, c) for c in _COLUMNS})
-    session.execute(AuditEntry.__table__.insert(), rows)
+        rows.append(tuple(getattr(entry, c) for c in _COLUMNS))
+    bulk_insert(session, AuditEntry.__table__, _COLUMNS, rows)
     head.seq, head.hash = seq, prev
     session.flush()
     return len(rows)
