@@ -780,7 +780,7 @@ def give_past(session: Session, net: Network, progress: Progress) -> int:
         )
     progress.update(task, completed=len(rows))
     task = progress.add_task("Referring cases to governments", total=None)
-    imports._insert(
+    db.bulk_insert(
         session,
         ReferralRound.__table__,
         (
@@ -800,7 +800,7 @@ def give_past(session: Session, net: Network, progress: Progress) -> int:
         ),
         rounds,
     )
-    imports._insert(
+    db.bulk_insert(
         session,
         Referral.__table__,
         (
