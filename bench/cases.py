@@ -21,7 +21,7 @@ throughput.
     .venv/bin/python bench/cases.py [--cases 300000] [--clients 10] [--seconds 30] [--warmup 5]
                                     [--file-people 25000] [--servers 1] [--keep] [--reuse]
 
-The database is ``rdn_bench_cases`` at RDN_BENCH_DATABASE_URL (default
+The database is ``rdn_bench_cases`` (or RDN_BENCH_CASES_DATABASE) at RDN_BENCH_DATABASE_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres): by default created afresh and dropped at the end. ``--keep``
 keeps it; ``--reuse`` skips seeding when it already holds a seeding of the same size at the current schema
 (and keeps it), for fast iterations: the import figures are then those of the run that seeded it.
@@ -78,7 +78,7 @@ from rdn.core.tenancy import Organization, OrgKind, Role  # noqa: E402
 from rdn.network import service as network  # noqa: E402
 
 RDN = str(Path(sys.executable).with_name("rdn"))
-DATABASE = "rdn_bench_cases"
+DATABASE = os.environ.get("RDN_BENCH_CASES_DATABASE", "rdn_bench_cases")  # CI runs a small one elsewhere
 console = Console()
 ACTOR = Actor("bench")
 GOALS = {"list": 100.0, "search": 200.0}

@@ -19,7 +19,7 @@ from rdn.cases.models import (
     Agreement,
     AgreementStatus,
     Case,
-    ChecklistEntry,
+    ChecklistItem,
     ChecklistStatus,
     Referral,
     ReferralStatus,
@@ -257,17 +257,15 @@ def seed(ctx: DemoContext) -> None:
         if primary == "MED":
             case.seal("medical", MEDICAL, keyring=ring)
         if target in (Stage.travel_booking, Stage.departed, Stage.arrived):
-            for entry in session.scalars(select(ChecklistEntry).where(ChecklistEntry.case_id == case.id)):
-                entry.status = ChecklistStatus.done if entry.item != "exit_permit" or country != "PK" else \
+            for item in ChecklistItem:
+                entry = service.checklist_entry(session, case, item)
+                entry.status = ChecklistStatus.done if item != ChecklistItem.exit_permit or country != "PK" else \
                     ChecklistStatus.not_needed
         elif target in (Stage.medical_exam, Stage.cultural_orientation, Stage.placement):
-            for entry in session.scalars(select(ChecklistEntry).where(ChecklistEntry.case_id == case.id,
-                                                                      ChecklistEntry.item == "security")):
-                entry.status = ChecklistStatus.done
+            service.checklist_entry(session, case, ChecklistItem.security).status = ChecklistStatus.done
             if country == "PK":
-                for entry in session.scalars(select(ChecklistEntry).where(ChecklistEntry.case_id == case.id,
-                                                                          ChecklistEntry.item == "exit_permit")):
-                    entry.status, entry.note = ChecklistStatus.blocked, "Exit permit fee of USD 830 per person"
+                entry = service.checklist_entry(session, case, ChecklistItem.exit_permit)
+                entry.status, entry.note = ChecklistStatus.blocked, "Exit permit fee of USD 830 per person"
         referred += _refer_demo(session, ctx, case, target, actor, agreements, rng, owner)
     session.flush()
     ctx.say(f"Created {CASES} demo cases, {referred} of them referred to governments")

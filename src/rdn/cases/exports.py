@@ -37,6 +37,7 @@ from rdn.cases.models import (
     Case,
     ChecklistEntry,
     ChecklistItem,
+    ChecklistStatus,
     FamilyTie,
     Member,
     Section,
@@ -50,7 +51,15 @@ BATCH = 1000  # cases read and written together
 FORMATS = ("csv", "xlsx", "json")
 #: Sections about people: a case is listed person by person when one of them is visible.
 MEMBER_SECTIONS = frozenset({Section.identity, Section.background, Section.needs, Section.confidential})
-_CHECKLIST_ORDER = {item.value: i for i, item in enumerate(ChecklistItem)}
+
+
+@dataclass(frozen=True)
+class _UntouchedItem:
+    """A checklist item with no row: pending, no note."""
+
+    item: str
+    status: str = ChecklistStatus.pending.value
+    note: str = ""
 
 
 @dataclass
@@ -173,13 +182,13 @@ class _Export:
         return out
 
     def _checklist(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
-        out: dict[uuid.UUID, list[Any]] = {}
+        """Every item of each case's checklist, in order (an untouched item is pending and has no row)."""
+        stored: dict[uuid.UUID, dict[str, Any]] = {case_id: {} for case_id in ids}
         if ids:
             for row in self.session.execute(select(ChecklistEntry.__table__).where(ChecklistEntry.case_id.in_(ids))):
-                out.setdefault(row.case_id, []).append(row)
-        for rows in out.values():
-            rows.sort(key=lambda r: _CHECKLIST_ORDER.get(_value(r.item), 99))
-        return out
+                stored[row.case_id][_value(row.item)] = row
+        return {case_id: [rows.get(item.value) or _UntouchedItem(item.value) for item in ChecklistItem]
+                for case_id, rows in stored.items()}
 
     def _sensitive(self, case: Case, owner: bool, shown: frozenset[Section]) -> dict[Section, Any]:
         wanted = sorted(shown & SENSITIVE)

@@ -48,9 +48,6 @@ from rdn.cases import columns, names, pipeline, service
 from rdn.cases.models import (
     Case,
     CaseImport,
-    ChecklistEntry,
-    ChecklistItem,
-    ChecklistStatus,
     Member,
     NameKey,
     Priority,
@@ -619,7 +616,6 @@ _CASE_COLUMNS = ("id", "owner_org_id", "number", "previous_numbers", "principal_
                  "version", "created_by_user_id", "created_at", "updated_at")
 _MEMBER_COLUMNS = ("id", "case_id", "position", "created_at", "updated_at", *service.MEMBER_FIELDS, "look_alike_key")
 _KEY_COLUMNS = ("member_id", "key", "case_id", "owner_org_id")
-_CHECKLIST_COLUMNS = ("id", "case_id", "item", "status", "note", "obstacle_id", "updated_by_user_id", "updated_at")
 _EVENT_COLUMNS = ("id", "case_id", "from_stage", "to_stage", "note", "actor_user_id", "actor_org_id", "actor_label",
                   "at")
 
@@ -640,9 +636,9 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
     preferences = clean_preferences({})[0]
     note = _("Imported from %(filename)s", filename=filename)[:2000]
     pending: list[audit.Pending] = []
-    referred, pending_status = Stage.referred.value, ChecklistStatus.pending.value
-    items = [item.value for item in ChecklistItem]
-    tables = {model: model.__table__ for model in (Case, Member, NameKey, ChecklistEntry, StageEvent)}
+    referred = Stage.referred.value
+    # No checklist rows: an untouched item is pending without one (service.checklist).
+    tables = {model: model.__table__ for model in (Case, Member, NameKey, StageEvent)}
     for start in range(0, len(drafts), CASES_PER_BATCH):
         if progress:
             progress(start, len(drafts), "write")
@@ -681,11 +677,6 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
                 for key in names.member_keys(m["given_name"], m["family_name"], m["other_names"]):
                     yield (member_id, key, case_id, org.id)
 
-        def checklist_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:
-            for case_id, *_rest in batch:
-                for item in items:
-                    yield (ids.uuid7(), case_id, item, pending_status, "", None, None, now)
-
         def event_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:
             for case_id, *_rest in batch:
                 yield (ids.uuid7(), case_id, None, referred, note, actor.user_id, actor.org_id, actor.full_name, now)
@@ -694,7 +685,6 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
         db.bulk_insert(session, tables[Case], _CASE_COLUMNS, case_rows())
         db.bulk_insert(session, tables[Member], _MEMBER_COLUMNS, member_rows())
         db.bulk_insert(session, tables[NameKey], _KEY_COLUMNS, key_rows())
-        db.bulk_insert(session, tables[ChecklistEntry], _CHECKLIST_COLUMNS, checklist_rows())
         db.bulk_insert(session, tables[StageEvent], _EVENT_COLUMNS, event_rows())
         pending.extend(audit.Pending("case.import", "case", case_id,
                                      {"import": str(record.id), "number": number, "members": len(ordered)})

@@ -206,13 +206,6 @@ def _ordered(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(members, key=lambda m: m.get("relationship") != Relationship.principal)
 
 
-def _add_checklist(session: Session, case: Case) -> None:
-    now = clock.now()
-    session.execute(ChecklistEntry.__table__.insert(), [
-        {"id": uuid.uuid4(), "case_id": case.id, "item": item.value, "status": ChecklistStatus.pending.value,
-         "note": "", "updated_at": now} for item in ChecklistItem])
-
-
 def create_case(session: Session, *, actor: Principal, case: Mapping[str, Any],
                 members: Sequence[Mapping[str, Any]], family_ties: Sequence[Mapping[str, Any]] = (),
                 preferences: Mapping[str, Any] | None = None, note: str = "") -> Case:
@@ -246,7 +239,6 @@ def create_case(session: Session, *, actor: Principal, case: Mapping[str, Any],
     session.flush()
     _refresh_household(session, row)
     index_names(session, row, rows)
-    _add_checklist(session, row)
     session.add(StageEvent(case_id=row.id, from_stage=None, to_stage=Stage.referred, note=note[:2000],
                            actor_user_id=actor.user_id, actor_org_id=actor.org_id, actor_label=actor.full_name,
                            at=now))
@@ -545,9 +537,29 @@ def sealed_sections_present(case: Case) -> list[Section]:
 
 
 def checklist(session: Session, case: Case) -> list[ChecklistEntry]:
-    rows = session.scalars(select(ChecklistEntry).where(ChecklistEntry.case_id == case.id)).all()
-    order = list(ChecklistItem)
-    return sorted(rows, key=lambda r: order.index(ChecklistItem(r.item)))
+    """Every item of the case's pre-departure checklist, in order. An item nobody has touched is pending and
+    has no row (rows are written when an item changes: a bulk import writes none)."""
+    rows = {ChecklistItem(r.item): r
+            for r in session.scalars(select(ChecklistEntry).where(ChecklistEntry.case_id == case.id))}
+    return [rows.get(item) or untouched(case, item) for item in ChecklistItem]
+
+
+def untouched(case: Case, item: ChecklistItem) -> ChecklistEntry:
+    """An item as it is before anyone touches it (not in the session: nothing is written)."""
+    return ChecklistEntry(case_id=case.id, item=item, status=ChecklistStatus.pending, note="", obstacle_id=None,
+                          updated_by_user_id=None, updated_at=case.opened_at)
+
+
+def checklist_entry(session: Session, case: Case, item: ChecklistItem) -> ChecklistEntry:
+    """The stored row of ``item``, made on first change. The case's row is locked first, so two first changes
+    of one item at once wait for each other instead of both inserting it."""
+    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    entry = session.scalars(select(ChecklistEntry).where(ChecklistEntry.case_id == case.id,
+                                                         ChecklistEntry.item == item)).one_or_none()
+    if entry is None:
+        entry = untouched(case, item)
+        session.add(entry)
+    return entry
 
 
 def move(session: Session, *, actor: Principal, access: CaseAccess, to: Stage | str, note: str = "",
@@ -609,8 +621,7 @@ def set_checklist(session: Session, *, actor: Principal, access: CaseAccess, ite
                                            values=", ".join(s.value for s in ChecklistStatus))) from None
     if len(note) > 500:
         raise ValidationFailed("note", _("must be at most %(high)s characters", high=500))
-    entry = session.scalars(select(ChecklistEntry).where(ChecklistEntry.case_id == access.case.id,
-                                                         ChecklistEntry.item == item)).one()
+    entry = checklist_entry(session, access.case, item)
     entry.status, entry.note = status, note.strip()
     entry.updated_by_user_id, entry.updated_at = actor.user_id, clock.now()
     _touch(access.case)
