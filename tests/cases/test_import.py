@@ -336,8 +336,17 @@ def test_xlsx_with_cases_and_members_sheets(cases_world: CasesWorld) -> None:
 # Warnings -----------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["small caseload", "large caseload"])
+def caseload(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of finding look-alikes on PostgreSQL: from the organization's own people (a small caseload),
+    or one index range per person (a large one). SQLite has one way: both runs take it."""
+    if request.param == "large caseload":
+        monkeypatch.setattr(imports, "SMALL_CASELOAD", -1)
+    return str(request.param)
+
+
 def test_people_who_look_like_someone_known_or_someone_else_in_the_file_are_warned_about(
-        cases_world: CasesWorld) -> None:
+        cases_world: CasesWorld, caseload: str) -> None:
     world = cases_world
     world.open_case(members=[{"relationship": "principal", "given_name": "Mohammad", "family_name": "Rahimi",
                               "sex": "male", "date_of_birth": "1984", "nationality": "AF"}])
@@ -436,7 +445,7 @@ def test_the_bulk_writer_fills_every_column_of_the_tables_it_writes() -> None:
 
 
 def test_look_alikes_on_the_organizations_own_cases_are_named_within_a_year_of_birth(
-        cases_world: CasesWorld) -> None:
+        cases_world: CasesWorld, caseload: str) -> None:
     """The look-alike probe (one index range per person; LATERAL ... LIMIT on PostgreSQL) names the
     organization's own people born within a year, says when there are more, and never names another
     organization's people."""
@@ -465,7 +474,7 @@ def test_look_alikes_on_the_organizations_own_cases_are_named_within_a_year_of_b
 
 
 def test_past_the_warnings_shown_look_alikes_are_counted_and_the_first_in_the_file_are_named(
-        cases_world: CasesWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+        cases_world: CasesWorld, caseload: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file of common names: the report names the look-alikes it can show (the first in the file's order,
     whatever order the database finds them in) and counts the others; people who look like nobody are neither."""
     w = cases_world

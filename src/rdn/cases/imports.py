@@ -494,7 +494,9 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
     kept in ``Member.look_alike_key``). On PostgreSQL, a first pass asks only whether each range holds someone
     of the organization; the people named in warnings (those the report can show: the first MAX_WARNINGS in
     the file's order) are then looked up with four matches each (``LATERAL ... LIMIT``), and the rest are
-    counted. SQLite: the first and last of each year. A common name born in a common year costs a few index
+    counted. An organization with a small caseload (SMALL_CASELOAD) instead reads its own people with these
+    keys: a range would walk every other organization's people of a common name to find none of its own.
+    SQLite: the first and last of each year. A common name born in a common year costs a few index
     entries, not thousands, and a file of common names does not fetch details for warnings nobody sees."""
     if Section.identity not in owner_sections(actor):
         return
@@ -509,7 +511,25 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
     probes = sorted(wanted)
     # Per (key, birth year), a few of the people it matches: (case number, name, birth year, member id).
     found: dict[tuple[str, int], list[tuple[str, str, int, uuid.UUID]]] = defaultdict(list)
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres and _small_caseload(session, actor.org_id):
+        # Few cases of its own: the organization's people with these keys, matched here. (Each probe's range
+        # would walk everyone else's people of a common name to find that none is this organization's.)
+        keys = sorted({k for k, _y in probes})
+        for start in range(0, len(keys), CHUNK):
+            rows = session.execute(
+                select(Member.look_alike_key, Case.number, Member.given_name, Member.family_name,
+                       Member.birth_year, Member.id)
+                .join(Case, Case.id == Member.case_id)
+                .where(Case.owner_org_id == actor.org_id, Member.look_alike_key.in_(keys[start:start + CHUNK])))
+            for key, number, given, family, born, member_id in rows:
+                for year in (born - 1, born, born + 1):
+                    if (key, year) in wanted:
+                        found[(key, year)].append((number, f"{given} {family}".strip(), born, member_id))
+        for matches in found.values():  # a few of them, as the index's ranges give them elsewhere
+            matches.sort()
+            del matches[_SIMILAR_SHOWN + 1:]
+    elif postgres:
         hits: set[tuple[str, int]] = set()
         for start in range(0, len(probes), CHUNK):
             chunk = probes[start:start + CHUNK]
@@ -579,6 +599,15 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
         warnings.add(draft.people_sheet or draft.sheet, person.row, None, _(
             "%(name)s looks like someone already on a case: %(matches)s", name=_person_label(person.data),
             matches=shown + (" …" if len(matches) > _SIMILAR_SHOWN else "")))
+
+
+SMALL_CASELOAD = 50_000  # cases: up to this many, an organization's look-alikes are found from its own people
+
+
+def _small_caseload(session: Session, org_id: uuid.UUID | None) -> bool:
+    """Whether the organization has at most SMALL_CASELOAD cases (counted on its index, stopping there)."""
+    mine = select(Case.id).where(Case.owner_org_id == org_id).limit(SMALL_CASELOAD + 1).subquery()
+    return (session.scalar(select(func.count()).select_from(mine)) or 0) <= SMALL_CASELOAD
 
 
 def _finding_order(draft: _CaseDraft, person: _Person) -> tuple[int, int]:
