@@ -1310,6 +1310,7 @@ def main() -> None:
                 proc.kill()
         db.engine().dispose()
         set_settings(None)
+        settings_seen = server_settings(url)  # before the database goes
         if not keep:
             admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 
@@ -1368,7 +1369,7 @@ def main() -> None:
             f"bench clients {usage['bench']:.0f}%, everything else {usage['others']:.0f}% "
             "(100% = one core)"
         )
-    console.print("PostgreSQL settings: " + ", ".join(f"{k} {v}" for k, v in server_settings(url).items())
+    console.print("PostgreSQL settings: " + ", ".join(f"{k} {v}" for k, v in settings_seen.items())
                   + " (docs/operations.md: production settings)")
     if all_errors:
         console.print(f"{len(all_errors)} errors, the first: " + "; ".join(all_errors[:3]), style="red")
