@@ -33,7 +33,7 @@ import re
 import uuid
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -517,15 +517,9 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
         # would walk everyone else's people of a common name to find that none is this organization's.)
         keys = sorted({k for k, _y in probes})
         for start in range(0, len(keys), CHUNK):
-            rows = session.execute(
-                select(Member.look_alike_key, Case.number, Member.given_name, Member.family_name,
-                       Member.birth_year, Member.id)
-                .join(Case, Case.id == Member.case_id)
-                .where(Case.owner_org_id == actor.org_id, Member.look_alike_key.in_(keys[start:start + CHUNK])))
-            for key, number, given, family, born, member_id in rows:
-                for year in (born - 1, born, born + 1):
-                    if (key, year) in wanted:
-                        found[(key, year)].append((number, f"{given} {family}".strip(), born, member_id))
+            _match_within_a_year(session.execute(_PEOPLE.where(
+                Case.owner_org_id == actor.org_id, Member.look_alike_key.in_(keys[start:start + CHUNK]))),
+                wanted, found)
         for matches in found.values():  # a few of them, as the index's ranges give them elsewhere
             matches.sort()
             del matches[_SIMILAR_SHOWN + 1:]
@@ -572,14 +566,7 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
                     .where(Member.look_alike_key.in_({k for k, _y in chunk}), Case.owner_org_id == actor.org_id)
                     .group_by(Member.look_alike_key, Member.birth_year))
             some = {uuid.UUID(str(m)) for _k, _y, first, last in session.execute(ends) for m in (first, last)}
-            rows = session.execute(
-                select(Member.look_alike_key, Case.number, Member.given_name, Member.family_name,
-                       Member.birth_year, Member.id)
-                .join(Case, Case.id == Member.case_id).where(Member.id.in_(some)))
-            for key, number, given, family, born, member_id in rows:
-                for year in (born - 1, born, born + 1):
-                    if (key, year) in wanted:
-                        found[(key, year)].append((number, f"{given} {family}".strip(), born, member_id))
+            _match_within_a_year(session.execute(_PEOPLE.where(Member.id.in_(some))), wanted, found)
             if progress:
                 progress(min(start + CHUNK, len(probes)), len(probes), "check")
     if not found:
@@ -599,6 +586,20 @@ def _similar_known(session: Session, actor: Principal, drafts: dict[str, _CaseDr
         warnings.add(draft.people_sheet or draft.sheet, person.row, None, _(
             "%(name)s looks like someone already on a case: %(matches)s", name=_person_label(person.data),
             matches=shown + (" …" if len(matches) > _SIMILAR_SHOWN else "")))
+
+
+#: People to compare with: (look-alike key, case number, given name, family name, birth year, member id).
+_PEOPLE = (select(Member.look_alike_key, Case.number, Member.given_name, Member.family_name, Member.birth_year,
+                  Member.id).join(Case, Case.id == Member.case_id))
+
+
+def _match_within_a_year(rows: Iterable[Any], wanted: Mapping[tuple[str, int], Any],
+                         found: dict[tuple[str, int], list[tuple[str, str, int, uuid.UUID]]]) -> None:
+    """Add each person of ``rows`` (``_PEOPLE``'s columns) to the probes (key, year) born within a year."""
+    for key, number, given, family, born, member_id in rows:
+        for year in (born - 1, born, born + 1):
+            if (key, year) in wanted:
+                found[(key, year)].append((number, f"{given} {family}".strip(), born, member_id))
 
 
 SMALL_CASELOAD = 50_000  # cases: up to this many, an organization's look-alikes are found from its own people
