@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from rdn.cases import imports, search, service
 from rdn.cases.imports import ImportReport, import_file
-from rdn.cases.models import Case, CaseImport, ChecklistEntry, ChecklistItem, Member, NameKey, StageEvent
+from rdn.cases.models import Case, CaseImport, ChecklistEntry, ChecklistItem, Member, StageEvent
 from rdn.cases.pipeline import Stage
 from rdn.core import audit, policy
 from rdn.core.audit import AuditEntry
@@ -101,7 +101,7 @@ def test_one_bad_row_in_ten_thousand_people_imports_nothing_and_the_fixed_file_i
     rows = big_file(2500)
     assert len(rows) == 10_000
     rows[5001]["sex"] = "x"  # spreadsheet row 5003 (the header is row 1)
-    before = {m: count(world, m) for m in (Case, Member, NameKey, CaseImport, AuditEntry)}
+    before = {m: count(world, m) for m in (Case, Member, CaseImport, AuditEntry)}
 
     report = run(world, to_csv(rows))
     assert not report.ok and not report.imported
@@ -157,8 +157,7 @@ def test_an_imported_case_looks_like_one_opened_by_hand(cases_world: CasesWorld)
         (0, "principal", "Mohammad"), (1, "spouse", "Zainab"), (2, "child", "Omar")]
     assert members[0].languages == ["prs", "ps"] and members[2].specific_needs == ["child_at_risk"]
     assert members[1].birth_date == date(1984, 5, 6) and members[1].birth_year == 1984
-    keys = set(s.scalars(select(NameKey.key).where(NameKey.member_id == members[0].id)))
-    assert keys == set(service.names.member_keys("Mohammad", "Rahimi"))
+    assert members[0].name_keys == sorted(service.names.member_keys("Mohammad", "Rahimi"))
     # The look-alike key, as a case opened by hand has it.
     assert members[0].look_alike_key == service.names.look_alike_key("Mohammad", "Rahimi")
     assert members[0].look_alike_key is not None
@@ -178,7 +177,7 @@ def test_an_imported_case_looks_like_one_opened_by_hand(cases_world: CasesWorld)
 
 def test_dry_run_checks_everything_and_writes_nothing(cases_world: CasesWorld) -> None:
     world = cases_world
-    before = {m: count(world, m) for m in (Case, Member, NameKey, CaseImport, AuditEntry)}
+    before = {m: count(world, m) for m in (Case, Member, CaseImport, AuditEntry)}
     report = run(world, to_csv(big_file(3)), dry_run=True)
     assert report.ok and report.dry_run and not report.imported
     assert (report.cases, report.people) == (3, 12)
@@ -438,7 +437,6 @@ def test_the_template_is_an_empty_import_file(cases_world: CasesWorld) -> None:
 def test_the_bulk_writer_fills_every_column_of_the_tables_it_writes() -> None:
     """The bulk path names columns itself: a column added to these tables must be added there too."""
     for names_, model in ((imports._CASE_COLUMNS, Case), (imports._MEMBER_COLUMNS, Member),
-                          (imports._KEY_COLUMNS, NameKey),
                           (imports._EVENT_COLUMNS, StageEvent)):
         written = [c.key for c in model.__table__.c if c.computed is None]  # the database computes the others
         assert sorted(names_) == sorted(written), model.__tablename__

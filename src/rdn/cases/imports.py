@@ -49,7 +49,6 @@ from rdn.cases.models import (
     Case,
     CaseImport,
     Member,
-    NameKey,
     Priority,
     Relationship,
     Section,
@@ -644,8 +643,8 @@ _CASE_COLUMNS = ("id", "owner_org_id", "number", "previous_numbers", "principal_
                  "departed_at", "arrived_at", "closed_at", "stage_due_at", "target_submission_on",
                  "target_departure_on", "due_at", "preferences", "protection", "medical", "sogi", "svt", "import_id",
                  "version", "created_by_user_id", "created_at", "updated_at")
-_MEMBER_COLUMNS = ("id", "case_id", "position", "created_at", "updated_at", *service.MEMBER_FIELDS, "look_alike_key")
-_KEY_COLUMNS = ("member_id", "key", "case_id", "owner_org_id")
+_MEMBER_COLUMNS = ("id", "case_id", "position", "created_at", "updated_at", *service.MEMBER_FIELDS, "look_alike_key",
+                   "name_keys")
 _EVENT_COLUMNS = ("id", "case_id", "from_stage", "to_stage", "note", "actor_user_id", "actor_org_id", "actor_label",
                   "at")
 
@@ -668,7 +667,7 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
     pending: list[audit.Pending] = []
     referred = Stage.referred.value
     # No checklist rows: an untouched item is pending without one (service.checklist).
-    tables = {model: model.__table__ for model in (Case, Member, NameKey, StageEvent)}
+    tables = {model: model.__table__ for model in (Case, Member, StageEvent)}
     for start in range(0, len(drafts), CASES_PER_BATCH):
         if progress:
             progress(start, len(drafts), "write")
@@ -689,32 +688,20 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
                        due["stage_due_at"], due["target_submission_on"], due["target_departure_on"], due["due_at"],
                        preferences, None, None, None, None, record.id, 1, actor.user_id, now, now)
 
-        people_of: list[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]] = []
-
-        def member_rows(batch: list[Any] = batch,
-                        people_of: list[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]] = people_of
-                        ) -> Iterator[tuple[Any, ...]]:
+        def member_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:
             for case_id, _draft, ordered, _number in batch:
                 for position, m in enumerate(ordered):
-                    member_id = ids.uuid7()
-                    people_of.append((member_id, case_id, m))
-                    yield (member_id, case_id, position, now, now, *(_plain(m[k]) for k in service.MEMBER_FIELDS),
-                           names.look_alike_key(m["given_name"], m["family_name"]))
-
-        def key_rows(people_of: list[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]] = people_of
-                     ) -> Iterator[tuple[Any, ...]]:
-            for member_id, case_id, m in people_of:
-                for key in names.member_keys(m["given_name"], m["family_name"], m["other_names"]):
-                    yield (member_id, key, case_id, org.id)
+                    yield (ids.uuid7(), case_id, position, now, now, *(_plain(m[k]) for k in service.MEMBER_FIELDS),
+                           names.look_alike_key(m["given_name"], m["family_name"]),
+                           sorted(names.member_keys(m["given_name"], m["family_name"], m["other_names"])))
 
         def event_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:
             for case_id, *_rest in batch:
                 yield (ids.uuid7(), case_id, None, referred, note, actor.user_id, actor.org_id, actor.full_name, now)
 
-        # Parents before children (members and keys fill people_of as they go).
+        # Parents before children.
         db.bulk_insert(session, tables[Case], _CASE_COLUMNS, case_rows())
         db.bulk_insert(session, tables[Member], _MEMBER_COLUMNS, member_rows())
-        db.bulk_insert(session, tables[NameKey], _KEY_COLUMNS, key_rows())
         db.bulk_insert(session, tables[StageEvent], _EVENT_COLUMNS, event_rows())
         pending.extend(audit.Pending("case.import", "case", case_id,
                                      {"import": str(record.id), "number": number, "members": len(ordered)})

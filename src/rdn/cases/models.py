@@ -12,7 +12,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Computed, Date, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Computed,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rdn.core import clock
@@ -374,6 +385,8 @@ class Member(Base):
         Index("ix_case_members_nationality_case", "nationality", "case_id"),
         # "Someone on a case looks like this person": see rdn.cases.names.person_key.
         Index("ix_case_members_look_alike", "look_alike_key", "birth_year"),
+        # Name search (PostgreSQL only: SQLite has no such index, and reads the keys of each member).
+        Index("ix_case_members_name_keys", "name_keys", postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -395,28 +408,16 @@ class Member(Base):
     specific_needs: Mapped[list[str]] = mapped_column(default=list)
     # The name skeletons as one digest (names.person_key), kept by service.index_names.
     look_alike_key: Mapped[str | None] = mapped_column(String(34))
+    # The name-search keys of every name and spelling (names.member_keys): the normalised tokens (``n:``) and
+    # the skeletons that transliterations share (``s:``), kept by service.index_names. A JSON array with a GIN
+    # index on PostgreSQL, which intersects the keys of several tokens without reading any other row.
+    name_keys: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     @property
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}".strip()
-
-
-class NameKey(Base):
-    """The name-search index: each member's name tokens, normalised (``n:``) and as a skeleton (``s:``)
-    that transliteration variants share (see ``rdn.cases.names``). ``owner_org_id`` follows the case.
-    ``case_id`` is a copy for the search's scope, with no index or foreign key of its own (every index entry
-    costs a bulk import time; a case's keys go with its members, through ``member_id``'s cascade)."""
-
-    __tablename__ = "case_name_keys"
-    # Covering the name search (key, scope, member, case): answered from the index alone.
-    __table_args__ = (Index("ix_case_name_keys_key_owner", "key", "owner_org_id", "member_id", "case_id"),)
-
-    member_id: Mapped[uuid.UUID] = mapped_column(_fk("case_members"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    case_id: Mapped[uuid.UUID] = mapped_column()
-    owner_org_id: Mapped[uuid.UUID] = mapped_column()
 
 
 class ConfidentialNote(SensitiveFields, Base):

@@ -9,6 +9,7 @@ its number (or a number it had under an earlier owner).
 from __future__ import annotations
 
 import functools
+import json
 import operator
 import re
 import uuid
@@ -22,7 +23,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
     exists,
     false,
     func,
@@ -31,7 +31,12 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased, load_only
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, load_only
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Boolean, TypeDecorator, TypeEngine
 
 from rdn.cases import names
 from rdn.cases.models import (
@@ -40,7 +45,7 @@ from rdn.cases.models import (
     Case,
     CaseShare,
     Category,
-    NameKey,
+    Member,
     Priority,
     Referral,
     Section,
@@ -80,16 +85,77 @@ class CaseFilters:
                     self.overdue is not None, self.referred_to, self.relation))
 
 
-def _identity_scope(p: Principal, key: Any = NameKey) -> ColumnElement[bool]:
-    """The name keys (``key``: the NameKey entity or an alias of it) of people whose identity ``p`` may see."""
+def _identity_scope(p: Principal) -> ColumnElement[bool]:
+    """The cases (``Case``, in the enclosing query) whose people's identities ``p`` may see."""
     conditions = []
     if Section.identity in owner_sections(p):
-        conditions.append(key.owner_org_id == p.org_id)
+        conditions.append(Case.owner_org_id == p.org_id)
     if p.roles & HANDLERS and p.org_kind == OrgKind.government and p.org_id is not None:
         conditions.append(exists(select(CaseShare.case_id).where(
-            CaseShare.org_id == p.org_id, CaseShare.case_id == key.case_id,
+            CaseShare.org_id == p.org_id, CaseShare.case_id == Case.id,
             CaseShare.identity_until >= clock.now().date())))
     return or_(*conditions) if conditions else false()
+
+
+class _KeyList(TypeDecorator[list[str]]):
+    """Name keys as one parameter: a text array for PostgreSQL, a JSON array for SQLite (read by json_each)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(PG_ARRAY(Text()) if dialect.name == "postgresql" else Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return list(value) if dialect.name == "postgresql" else json.dumps(list(value))
+
+
+class has_any(FunctionElement[bool]):
+    """``has_any(Member.name_keys, keys)``: the member has one of the keys (a GIN index probe on PostgreSQL)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+class has_all(FunctionElement[bool]):
+    """``has_all(Member.name_keys, keys)``: the member has every one of the keys (distinct keys)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(has_any, "postgresql")
+def _has_any_pg(element: has_any, compiler: Any, **kw: Any) -> str:
+    column, keys = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({column} ?| CAST({keys} AS TEXT[]))"
+
+
+@compiles(has_all, "postgresql")
+def _has_all_pg(element: has_all, compiler: Any, **kw: Any) -> str:
+    column, keys = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({column} ?& CAST({keys} AS TEXT[]))"
+
+
+@compiles(has_any)
+def _has_any_json(element: has_any, compiler: Any, **kw: Any) -> str:
+    column, keys = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXISTS (SELECT 1 FROM json_each({column}) AS k WHERE k.value IN (SELECT value FROM json_each({keys})))"
+
+
+@compiles(has_all)
+def _has_all_json(element: has_all, compiler: Any, **kw: Any) -> str:
+    column, keys = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"((SELECT count(DISTINCT k.value) FROM json_each({column}) AS k WHERE k.value IN "
+            f"(SELECT value FROM json_each({keys}))) = json_array_length({keys}))")
+
+
+def _keys(keys: Any) -> Any:
+    return literal(tuple(dict.fromkeys(keys)), _KeyList())
+
+
+def _spelled(token: names.QueryToken) -> Any:
+    """1 when the member has ``token`` spelled as typed, else 0."""
+    return case((has_any(Member.name_keys, _keys([token.exact])), 1), else_=0)
 
 
 def _query_tokens(text: str) -> list[names.QueryToken]:
@@ -109,13 +175,10 @@ def name_matches(p: Principal, text: str) -> Any | None:
     unique = _query_tokens(text)
     if not unique:
         return None
-    which = case(*[(NameKey.key.in_(t.alternatives), i) for i, t in enumerate(unique)], else_=None)
-    exact = case((NameKey.key.in_([t.exact for t in unique]), 1), else_=0)
-    keys = sorted({k for t in unique for k in (*t.alternatives, t.exact)})
-    people = (select(NameKey.case_id.label("case_id"), func.sum(exact).label("rank"))
-              .where(NameKey.key.in_(keys), _identity_scope(p))
-              .group_by(NameKey.member_id, NameKey.case_id)
-              .having(func.count(distinct(which)) == len(unique))
+    rank = functools.reduce(operator.add, [_spelled(t) for t in unique])
+    people = (select(Member.case_id.label("case_id"), rank.label("rank"))
+              .join(Case, Case.id == Member.case_id)
+              .where(_identity_scope(p), *(has_any(Member.name_keys, _keys(t.alternatives)) for t in unique))
               .subquery())
     return (select(people.c.case_id, func.max(people.c.rank).label("rank"))
             .group_by(people.c.case_id).subquery())
@@ -312,19 +375,18 @@ def _branch(src: Any, case_id: Any, p: Principal, f: CaseFilters, sort: str) -> 
     return stmt
 
 
-DRIVER_PROBE = 20_000  # index entries counted per token to pick the rarest one (see _name_page)
 PEOPLE_CAP = 1_000  # people a name search looks at (often several to a case: a family shares its name)
 
 
 def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per_page: int) -> Page[Case]:
     """A page of a name search, with work bounded for common names, in one statement.
 
-    People are found from the rarest token's index entries (each further token checked per person through
-    the member's own keys), within the list's filters and the caller's scope, at most PEOPLE_CAP + 1 of them.
-    Up to PEOPLE_CAP people: every match, ranked (people with more tokens spelled exactly as typed first), with
-    an exact total of cases. More: the best of the first PEOPLE_CAP found (exact spellings of the rarest token
-    looked for first), and "more than" their cases: a family name or a filter narrows it. The database ranks,
-    groups people into cases, counts and sorts them; only the page comes back.
+    People are found through their name keys (on PostgreSQL, the GIN index intersects every token's keys),
+    within the list's filters and the caller's scope: first those with every token spelled exactly as typed,
+    then, while fewer than PEOPLE_CAP + 1 are found, the other spellings. Up to PEOPLE_CAP people: every match,
+    ranked (people with more tokens spelled as typed first), with an exact total of cases. More: the first
+    PEOPLE_CAP found (exact spellings first), and "more than" their cases: a family name or a filter narrows
+    it. The database ranks, groups people into cases, counts and sorts them; only the page comes back.
     """
     tokens = _query_tokens(f.q)
     offset = (page - 1) * per_page
@@ -332,54 +394,33 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
         return Page([], 0, page, per_page)
     if not policy_case_staff(p):
         return Page([], 0, page, per_page)
-    # The people's own scope (_identity_scope: their owner's keys, or a share with the identity section) is
-    # narrower than the cases' and implies it, so the cases are only filtered, not scoped again.
-    cases_in_scope = filtered(p, replace(f, q=""), scoped=False).order_by(None)
-
-    def entries(token: names.QueryToken) -> int:
-        probe = select(NameKey.member_id).where(NameKey.key.in_(token.alternatives)).limit(DRIVER_PROBE)
-        return session.scalar(select(func.count()).select_from(probe.subquery())) or 0
-
-    driver = min(tokens, key=entries) if len(tokens) > 1 else tokens[0]
-    others = [t for t in tokens if t is not driver]
+    # The people's own scope (_identity_scope: their owner's, or a share with the identity section) is narrower
+    # than the cases' and implies it, so the cases are only filtered, not scoped again.
+    cases_in_scope = (filtered(p, replace(f, q=""), scoped=False).order_by(None)
+                      .join(Member, Member.case_id == Case.id).where(_identity_scope(p)))
     columns = _SORT_COLUMNS.get(f.sort, ()) if f.sort not in ("", "relevance") else ()
     extra = [c for c in columns if c.key not in ("id", "principal_name")]
+    every_exact = has_all(Member.name_keys, _keys(t.exact for t in tokens))
 
-    def people(driver_keys: list[str]) -> Select[Any]:
-        key = aliased(NameKey)
-        stmt = cases_in_scope.join(key, key.case_id == Case.id).where(key.key.in_(driver_keys),
-                                                                      _identity_scope(p, key))
-        for token in others:
-            other = aliased(NameKey)
-            stmt = stmt.where(exists(select(other.member_id).where(other.member_id == key.member_id,
-                                                                   other.key.in_(token.alternatives))))
-        # Rank: how many tokens the person has spelled exactly as typed (each an index probe of their keys:
-        # a scalar subquery, which PostgreSQL runs per person; an EXISTS it may turn into a hash of every
-        # person with that spelling, tens of thousands for a common name, to rank a thousand).
-        spelled = []
-        for token in tokens:
-            mine = aliased(NameKey)
-            probe = select(literal(1)).where(mine.member_id == key.member_id, mine.key == token.exact).limit(1)
-            spelled.append(case((probe.scalar_subquery().is_not(None), 1), else_=0))
-        rank = functools.reduce(operator.add, spelled).label("rank")
-        return stmt.with_only_columns(key.member_id.label("member_id"), Case.id, Case.principal_name, rank,
-                                      *extra).limit(PEOPLE_CAP + 1)
+    def people(condition: Any, rank: Any) -> Select[Any]:
+        return cases_in_scope.where(condition).with_only_columns(
+            Member.id.label("member_id"), Case.id, Case.principal_name, rank.label("rank"), *extra)
 
-    # found: every row for the driver's spellings, up to PEOPLE_CAP + 1 (a person matching two spellings of the
-    # token is two rows). Past PEOPLE_CAP, the people with the exact spelling first, then the others found.
-    found = people(list(driver.alternatives)).cte("found")
-    spelled = people([driver.exact]).cte("spelled")
-    how_many = select(func.count()).select_from(found).scalar_subquery()
     names_ = ["member_id", "id", "principal_name", "rank", *(c.key for c in extra)]
-    within = select(*(found.c[n] for n in names_)).where(how_many <= PEOPLE_CAP)
-    preferred = union_all(
+    # spelled: every token as typed, up to PEOPLE_CAP + 1. rest: only while spelled is within the cap, the
+    # people with other spellings, up to PEOPLE_CAP + 1; each ranked by how many tokens are spelled as typed.
+    spelled = people(every_exact, literal(len(tokens))).limit(PEOPLE_CAP + 1).cte("spelled")
+    how_many_spelled = select(func.count()).select_from(spelled).scalar_subquery()
+    rest = (people(and_(*(has_any(Member.name_keys, _keys(t.alternatives)) for t in tokens), ~every_exact,
+                        how_many_spelled <= PEOPLE_CAP),
+                   functools.reduce(operator.add, [_spelled(t) for t in tokens]))
+            .limit(PEOPLE_CAP + 1).cte("rest"))
+    found = union_all(
         select(*(spelled.c[n] for n in names_), literal(0).label("first")),
-        select(*(found.c[n] for n in names_), literal(1).label("first")).where(
-            found.c.member_id.not_in(select(spelled.c.member_id))),
-    ).subquery()
-    beyond = (select(*(preferred.c[n] for n in names_)).where(how_many > PEOPLE_CAP)
-              .order_by(preferred.c.first).limit(PEOPLE_CAP))
-    chosen = union_all(within, select(beyond.subquery())).subquery()
+        select(*(rest.c[n] for n in names_), literal(1).label("first")),
+    ).cte("found")
+    how_many = select(func.count()).select_from(found).scalar_subquery()
+    chosen = select(*(found.c[n] for n in names_)).order_by(found.c.first).limit(PEOPLE_CAP).subquery()
     # A case ranks as its best person.
     group = [chosen.c.id, chosen.c.principal_name, *(chosen.c[c.key] for c in extra)]
     by_case = select(*group, func.max(chosen.c.rank).label("rank")).group_by(*group).subquery()

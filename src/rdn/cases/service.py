@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from rdn.cases import names, pipeline
@@ -32,7 +32,6 @@ from rdn.cases.models import (
     ConfidentialNote,
     FamilyTie,
     Member,
-    NameKey,
     Priority,
     Relationship,
     Section,
@@ -137,18 +136,11 @@ def _refresh_household(session: Session, case: Case) -> list[Member]:
     return members
 
 
-def index_names(session: Session, case: Case, members: Iterable[Member]) -> None:
-    """(Re)build the name-search keys of ``members``."""
-    members = list(members)
-    if not members:
-        return
-    session.execute(delete(NameKey).where(NameKey.member_id.in_([m.id for m in members])))
+def index_names(members: Iterable[Member]) -> None:
+    """(Re)compute the name-search keys and the look-alike key of ``members``."""
     for m in members:
         m.look_alike_key = names.look_alike_key(m.given_name, m.family_name)
-    rows = [{"member_id": m.id, "key": key, "case_id": case.id, "owner_org_id": case.owner_org_id}
-            for m in members for key in sorted(names.member_keys(m.given_name, m.family_name, m.other_names))]
-    if rows:
-        session.execute(NameKey.__table__.insert(), rows)
+        m.name_keys = sorted(names.member_keys(m.given_name, m.family_name, m.other_names))
 
 
 # Similar people -----------------------------------------------------------------------------------------------
@@ -233,12 +225,12 @@ def create_case(session: Session, *, actor: Principal, case: Mapping[str, Any],
     session.add(row)
     session.flush()
     rows = [_member_row(row, data, i) for i, data in enumerate(_ordered(cleaned))]
+    index_names(rows)
     session.add_all(rows)
     for tie in ties:
         session.add(FamilyTie(case_id=row.id, **tie))
     session.flush()
     _refresh_household(session, row)
-    index_names(session, row, rows)
     session.add(StageEvent(case_id=row.id, from_stage=None, to_stage=Stage.referred, note=note[:2000],
                            actor_user_id=actor.user_id, actor_org_id=actor.org_id, actor_label=actor.full_name,
                            at=now))
@@ -305,7 +297,7 @@ def add_member(session: Session, *, actor: Principal, access: CaseAccess, data: 
     session.add(member)
     session.flush()
     _refresh_household(session, case)
-    index_names(session, case, [member])
+    index_names([member])
     _touch(case, version)
     _audit(session, actor, case, "case.member.add", {"member": str(member.id)})
     return member
@@ -337,7 +329,7 @@ def update_member(session: Session, *, actor: Principal, access: CaseAccess, mem
     session.flush()
     _refresh_household(session, access.case)
     if {"given_name", "family_name", "other_names"} & set(changed):
-        index_names(session, access.case, [member])
+        index_names([member])
     _touch(access.case, version)
     _audit(session, actor, access.case, "case.member.update", {"member": str(member.id), "fields": changed})
     return member
@@ -679,6 +671,4 @@ def reassign_owner(session: Session, case: Case, org: Organization) -> None:
     for note in notes:
         note.owner_org_id = org.id
         note.seal("body", bodies[note.id], keyring=ring)
-    session.execute(update(NameKey).where(NameKey.member_id.in_(select(Member.id).where(Member.case_id == case.id)))
-                    .values(owner_org_id=org.id))
     _touch(case)
