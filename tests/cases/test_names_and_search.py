@@ -9,10 +9,11 @@ from itertools import permutations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rdn.cases import names, search, service
-from rdn.cases.models import Case
+from rdn.cases import names, search, service, sharing
+from rdn.cases.models import Case, Referral
 from rdn.cases.pipeline import Stage
 from rdn.cases.search import CaseFilters
 from rdn.core import clock, identity, policy
@@ -196,6 +197,37 @@ def test_a_search_never_returns_what_the_caller_cannot_see(world: CasesWorld, ca
     assert set(found(w, "officer_canada", q="Mohammad")) == {cases["rahimi"].number, cases["canada"].number}
     assert found(w, "officer_canada", q="Hashimi") == []
     assert found(w, "officer_canada", q="Fatima") == numbers(cases, "rahimi")
+
+
+def test_a_recipient_finds_people_by_name_while_the_share_lasts_including_people_added_later(
+        world: CasesWorld, cases: dict[str, Case]) -> None:
+    """A government's name search reads the people shared with it (``Member.shared_with``, kept with the share
+    rows): a member added after the referral is found, and a revoked referral hides every name at once."""
+    w, s = world, world.session
+    w.refer(cases["rahimi"], "canada", sections=["identity", "needs"])
+    s.flush()
+    referral = s.scalars(select(Referral).where(Referral.case_id == cases["rahimi"].id)).one()
+    canada = w.net.orgs["canada"].id.hex
+    assert all(m.shared_with == [canada] for m in _fresh_members(s, cases["rahimi"]))
+    assert all(m.shared_with == [] for m in _fresh_members(s, cases["hashimi"]))
+    service.add_member(s, actor=w.p("caseworker_unhcr"), access=w.access("caseworker_unhcr", cases["rahimi"]), data={
+        "relationship": "grandparent", "given_name": "Khadija", "family_name": "Rahimi", "sex": "female",
+        "date_of_birth": "1950", "nationality": "AF"})
+    s.flush()
+    assert found(w, "officer_canada", q="Khadija") == numbers(cases, "rahimi")
+    assert found(w, "officer_canada", q="Fatima Rahimi") == numbers(cases, "rahimi")
+    sharing.change_referral(s, actor=w.p("caseworker_unhcr"), referral=referral, status="revoked",
+                            reason="Consent was withdrawn")
+    s.flush()
+    assert found(w, "officer_canada", q="Khadija") == found(w, "officer_canada", q="Fatima") == []
+    assert all(m.shared_with == [] for m in _fresh_members(s, cases["rahimi"]))
+
+
+def _fresh_members(s: Session, case: Case) -> list[Any]:
+    members = service.members_of(s, case)
+    for m in members:
+        s.refresh(m)
+    return members
 
 
 def test_summary_only_people_cannot_search_by_name(world: CasesWorld, cases: dict[str, Case]) -> None:

@@ -644,7 +644,7 @@ _CASE_COLUMNS = ("id", "owner_org_id", "number", "previous_numbers", "principal_
                  "target_departure_on", "due_at", "preferences", "protection", "medical", "sogi", "svt", "import_id",
                  "version", "created_by_user_id", "created_at", "updated_at")
 _MEMBER_COLUMNS = ("id", "case_id", "position", "created_at", "updated_at", *service.MEMBER_FIELDS, "look_alike_key",
-                   "name_keys")
+                   "name_keys", "shared_with")
 _EVENT_COLUMNS = ("id", "case_id", "from_stage", "to_stage", "note", "actor_user_id", "actor_org_id", "actor_label",
                   "at")
 
@@ -693,7 +693,8 @@ def _write(session: Session, actor: Principal, org: Organization, drafts: list[_
                 for position, m in enumerate(ordered):
                     yield (ids.uuid7(), case_id, position, now, now, *(_plain(m[k]) for k in service.MEMBER_FIELDS),
                            names.look_alike_key(m["given_name"], m["family_name"]),
-                           sorted(names.member_keys(m["given_name"], m["family_name"], m["other_names"])))
+                           sorted(names.member_keys(m["given_name"], m["family_name"], m["other_names"])),
+                           [])  # shared_with: a new case is shared with no one
 
         def event_rows(batch: list[Any] = batch) -> Iterator[tuple[Any, ...]]:
             for case_id, *_rest in batch:

@@ -283,6 +283,8 @@ class Case(SensitiveFields, Base):
         Index("ix_cases_owner_category_secondary", "owner_org_id", "category_secondary"),
         # The list sorted by priority, then due date: walked in order up to the page.
         Index("ix_cases_owner_priority_due", "owner_org_id", "priority_rank", "due_at"),
+        # A case found by a number it had under an earlier owner (PostgreSQL; SQLite reads each case's list).
+        Index("ix_cases_previous_numbers", "previous_numbers", postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -349,6 +351,7 @@ class CaseShare(Base):
         Index("ix_case_shares_org_updated", "org_id", "updated_at"),
         Index("ix_case_shares_org_nationality", "org_id", "nationality"),
         Index("ix_case_shares_case", "case_id"),
+        Index("ix_case_shares_org_number", "org_id", "number"),
     )
 
     org_id: Mapped[uuid.UUID] = mapped_column(_fk("organizations"), primary_key=True)
@@ -385,8 +388,10 @@ class Member(Base):
         Index("ix_case_members_nationality_case", "nationality", "case_id"),
         # "Someone on a case looks like this person": see rdn.cases.names.person_key.
         Index("ix_case_members_look_alike", "look_alike_key", "birth_year"),
-        # Name search (PostgreSQL only: SQLite has no such index, and reads the keys of each member).
-        Index("ix_case_members_name_keys", "name_keys", postgresql_using="gin").ddl_if(dialect="postgresql"),
+        # Name search, by the owner or by the organizations the case is shared with (PostgreSQL only: SQLite has
+        # no such index, and reads the keys of each member).
+        Index("ix_case_members_name_keys", "name_keys", "shared_with", postgresql_using="gin").ddl_if(
+            dialect="postgresql"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -412,6 +417,10 @@ class Member(Base):
     # the skeletons that transliterations share (``s:``), kept by service.index_names. A JSON array with a GIN
     # index on PostgreSQL, which intersects the keys of several tokens without reading any other row.
     name_keys: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
+    # The organizations the case is shared with, identity included (``uuid.hex`` of each, from ``case_shares``;
+    # kept by rdn.cases.shares): a recipient's name search finds its people in the same index. Only a guide to
+    # the index: the search still checks each share row.
+    shared_with: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, and_, case, delete, event, exists, func, insert, inspect, literal, or_, select
+from sqlalchemy import Date, and_, case, delete, event, exists, func, insert, inspect, literal, or_, select, text
 from sqlalchemy.orm import Session, UOWTransaction
 
 from rdn.cases.models import LIVE_REFERRAL, Agreement, AgreementStatus, Case, CaseShare, Member, Referral
@@ -68,14 +68,44 @@ def sync(session: Session, case_ids: Iterable[uuid.UUID]) -> None:
         chunk = ids[start:start + CHUNK]
         conn.execute(delete(CaseShare).where(CaseShare.case_id.in_(chunk)))
         conn.execute(insert(CaseShare).from_select(_TARGET, _rows(chunk)))
+        _mark_members(session, chunk)
 
 
-def rebuild(session: Session) -> int:
-    """Recompute every share row (after a bulk write that bypassed the ORM); returns how many there are."""
+def rebuild(session: Session, *, members: bool = True) -> int:
+    """Recompute every share row (after a bulk write that bypassed the ORM), and with ``members`` every member's
+    ``shared_with``; returns how many share rows there are."""
     conn = session.connection()
     conn.execute(delete(CaseShare))
     conn.execute(insert(CaseShare).from_select(_TARGET, _rows(None)))
+    if members:
+        _mark_members(session, None)
     return session.scalar(select(func.count()).select_from(CaseShare)) or 0
+
+
+def _mark_members(session: Session, case_ids: list[uuid.UUID] | None) -> None:
+    """Write ``Member.shared_with`` of the members of ``case_ids`` (None: every case) from the share rows with
+    the identity section: the recipients' ids as ``uuid.hex``, in order (rows that already say so are left)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        scope = "" if case_ids is None else "AND m.case_id = ANY(:ids)"
+        conn.execute(text(
+            "UPDATE case_members AS m SET shared_with = s.orgs FROM ("
+            " SELECT m2.id, COALESCE(jsonb_agg(replace(cs.org_id::text, '-', '') ORDER BY cs.org_id)"
+            "   FILTER (WHERE cs.org_id IS NOT NULL), '[]'::jsonb) AS orgs"
+            " FROM case_members AS m2 LEFT JOIN case_shares AS cs"
+            "   ON cs.case_id = m2.case_id AND cs.identity_until IS NOT NULL"
+            f" WHERE (m2.shared_with <> '[]'::jsonb OR cs.org_id IS NOT NULL) {scope.replace('m.', 'm2.')}"
+            " GROUP BY m2.id) AS s"
+            f" WHERE m.id = s.id AND m.shared_with IS DISTINCT FROM s.orgs {scope}"),
+            {} if case_ids is None else {"ids": list(case_ids)})
+        return
+    # SQLite keeps uuids as 32 hexadecimal digits: the same text as uuid.hex.
+    scope = "" if case_ids is None else f"WHERE case_id IN ({', '.join(f':c{i}' for i in range(len(case_ids)))})"
+    conn.execute(text(
+        "UPDATE case_members SET shared_with = (SELECT json_group_array(org_id) FROM (SELECT cs.org_id FROM"
+        " case_shares AS cs WHERE cs.case_id = case_members.case_id AND cs.identity_until IS NOT NULL"
+        f" ORDER BY cs.org_id)) {scope}"),
+        {} if case_ids is None else {f"c{i}": case_id.hex for i, case_id in enumerate(case_ids)})
 
 
 def _changed(obj: Any, *names: str) -> bool:

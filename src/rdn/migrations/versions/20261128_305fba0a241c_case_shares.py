@@ -53,8 +53,9 @@ def upgrade() -> None:
 
     from rdn.cases import shares
 
+    # The share rows only (members' shared_with comes later, in 3b09d6a07d76, which fills it itself).
     with Session(bind=op.get_bind()) as session:
-        shares.rebuild(session)
+        shares.rebuild(session, members=False)
 
 
 def downgrade() -> None:
