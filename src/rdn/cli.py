@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 import sys
@@ -80,12 +81,25 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on")]
     run_worker = settings.inprocess_worker if worker is None else worker
     application = create_app(start_worker=run_worker)
     host, port = host or settings.host, port or settings.port
+    _settle_garbage_collector()
     console.print(f"RDN serving on http://{host}:{port} ({'with' if run_worker else 'without'} an in-process worker)")
     # Live event streams would hold a graceful shutdown forever: they get a few seconds, then end (browsers
     # reconnect to another server and replay what they missed).
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),
                 proxy_headers=settings.trust_proxy_headers, forwarded_allow_ips=settings.forwarded_allow_ips,
                 server_header=False, timeout_graceful_shutdown=5, log_config=None)
+
+
+def _settle_garbage_collector() -> None:
+    """What start-up built (modules, models, routes, templates) lives as long as the process: freeze it, so
+    that a full collection walks only what requests made since, and collect the young generation less often.
+    A full collection over everything took 80-100 ms, during which every request in flight waits."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, 20, 20)
+
+
+GC_YOUNG = 20_000  # allocations between young collections (Python's default: 700)
 
 
 @app.command()
