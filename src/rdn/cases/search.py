@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
+    bindparam,
     case,
     exists,
     false,
@@ -192,7 +193,8 @@ def scoped_cases(p: Principal) -> Select[Any]:
 def filtered(p: Principal, f: CaseFilters, *, scoped: bool = True) -> Select[Any]:
     """The cases matching ``f`` that ``p`` may see, sorted (``scoped=False``: the caller applies a narrower
     scope of its own, as name search does through the name keys)."""
-    stmt = (scoped_cases(p) if scoped else select(Case)).where(*_conditions(Case, Case.id, f))
+    shape, values = _shape(p, f)
+    stmt = (scoped_cases(p) if scoped else select(Case)).where(*_conditions(Case, Case.id, shape)).params(values)
     if f.relation == "owned":
         stmt = stmt.where(Case.owner_org_id == p.org_id)
     elif f.relation == "referred":
@@ -214,29 +216,84 @@ def filtered(p: Principal, f: CaseFilters, *, scoped: bool = True) -> Select[Any
     return _order(stmt, f.sort, rank)
 
 
-def _conditions(src: Any, case_id: Any, f: CaseFilters) -> list[ColumnElement[bool]]:
-    """The list filters over ``src`` (``Case``, or ``CaseShare``: the same columns), ``case_id`` its case."""
-    now = clock.now()
+@dataclass(frozen=True)
+class _Shape:
+    """What a list's query looks like whatever the values (the statement of each shape is built once, its values
+    passed as parameters named ``f_...``, from ``_shape``)."""
+
+    own: bool  # the caller's own cases
+    shared: bool  # the cases shared with the caller (a government)
+    stages: int  # how many stages are asked for (f_stage_0, ...)
+    no_stage: bool  # stages were asked for, none of them real: nothing matches
+    priority: bool
+    category: bool
+    nationality: bool
+    country: bool
+    overdue: bool | None
+    referred_to: bool
+    number: bool  # a case number (or one it had under an earlier owner)
+    sort: str  # a key of _SORT_NEEDS
+
+
+def _shape(p: Principal, f: CaseFilters) -> tuple[_Shape, dict[str, Any]]:
+    """The shape of ``f``'s query for ``p``, and its parameters."""
+    stages = [Stage(s).value for s in dict.fromkeys(f.stage) if s in Stage.__members__]
+    category = f.category.upper()
+    q = f.q.strip()
+    number = bool(q) and bool(CASE_NUMBER.match(q))
+    government = p.org_kind == OrgKind.government and p.org_id is not None
+    shape = _Shape(
+        own=f.relation != "referred",
+        shared=(f.relation != "owned" and government and (f.referred_to is None or f.referred_to == p.org_id)),
+        stages=len(stages), no_stage=bool(f.stage) and not stages, priority=f.priority in Priority.__members__,
+        category=category in Category.__members__, nationality=bool(f.nationality),
+        country=bool(f.current_country), overdue=f.overdue, referred_to=f.referred_to is not None,
+        number=number, sort=f.sort if f.sort in _SORT_NEEDS else "due")
+    values: dict[str, Any] = {"f_org": p.org_id, "f_now": clock.now(), "f_today": clock.now().date(),
+                              **{f"f_stage_{i}": stage for i, stage in enumerate(stages)}}
+    if shape.priority:
+        values["f_rank"] = PRIORITY_RANK[Priority(f.priority)]
+    if shape.category:
+        values["f_category"] = category
+    if shape.nationality:
+        values["f_nationality"] = f.nationality.upper()
+    if shape.country:
+        values["f_country"] = f.current_country.upper()
+    if shape.referred_to:
+        values["f_referred_to"] = f.referred_to
+    if number:
+        values["f_number"] = q.upper()
+        values["f_number_keys"] = (q.upper(),)
+    return shape, values
+
+
+def _conditions(src: Any, case_id: Any, shape: _Shape, *, stage: int | None = None) -> list[ColumnElement[bool]]:
+    """The list filters over ``src`` (``Case``, or ``CaseShare``: the same columns), ``case_id`` its case, with
+    parameters (``stage``: only that one of the stages asked for)."""
     out: list[ColumnElement[bool]] = []
-    if f.stage:
-        out.append(src.stage.in_([Stage(s).value for s in f.stage if s in Stage.__members__]))
-    if f.priority in Priority.__members__:
+    if shape.no_stage:
+        out.append(false())
+    if stage is not None:
+        out.append(src.stage == bindparam(f"f_stage_{stage}"))
+    elif shape.stages:
+        out.append(src.stage.in_([bindparam(f"f_stage_{i}") for i in range(shape.stages)]))
+    if shape.priority:
         # By rank (the same thing): the (owner, rank, due) index then serves the filter and the order.
-        out.append(src.priority_rank == PRIORITY_RANK[Priority(f.priority)])
-    if f.category.upper() in Category.__members__:
-        cat = f.category.upper()
-        out.append(or_(src.category_primary == cat, src.category_secondary == cat))
-    if f.nationality:
-        out.append(src.nationality == f.nationality.upper())
-    if f.current_country:
-        out.append(src.current_country == f.current_country.upper())
-    if f.overdue is True:
-        out.append(src.due_at < now)
-    elif f.overdue is False:  # on time: a clock that has not run out (cases without a clock are neither)
-        out.append(src.due_at >= now)
-    if f.referred_to is not None:
+        out.append(src.priority_rank == bindparam("f_rank"))
+    if shape.category:
+        out.append(or_(src.category_primary == bindparam("f_category"),
+                       src.category_secondary == bindparam("f_category")))
+    if shape.nationality:
+        out.append(src.nationality == bindparam("f_nationality"))
+    if shape.country:
+        out.append(src.current_country == bindparam("f_country"))
+    if shape.overdue is True:
+        out.append(src.due_at < bindparam("f_now"))
+    elif shape.overdue is False:  # on time: a clock that has not run out (cases without a clock are neither)
+        out.append(src.due_at >= bindparam("f_now"))
+    if shape.referred_to:
         out.append(exists(select(Referral.id).where(
-            Referral.case_id == case_id, Referral.recipient_org_id == f.referred_to,
+            Referral.case_id == case_id, Referral.recipient_org_id == bindparam("f_referred_to"),
             Referral.status.in_(LIVE_REFERRAL))))
     return out
 
@@ -258,63 +315,104 @@ def _order(stmt: Select[Any], sort: str, rank: Any) -> Select[Any]:
 
 
 def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1, per_page: int = 25) -> Page[Any]:
+    """A page of the cases ``p`` may see matching ``f`` (rows with a case's list attributes: ``LIST_COLUMNS``)."""
     policy.require(p, "case.read")
     page, per_page = max(1, page), max(1, min(MAX_PER_PAGE, per_page))
     offset = (page - 1) * per_page
     q = f.q.strip()
     if q and not CASE_NUMBER.match(q):
         return _name_page(session, p, f, page=page, per_page=per_page)
-    branches = _branches(p, f)
-    if not branches:
+    shape, values = _shape(p, f)
+    if not policy_case_staff(p) or not (shape.own or shape.shared):
         return Page([], 0, page, per_page)
     conn = session.connection()
     # Every list is scoped to an organization's indexes. With a LIMIT and a filter it misjudges (a rare
     # combination: "urgent and on time", "medical needs and Afghan"), PostgreSQL would read the whole table in the
     # hope of stopping early; it reads the indexes that fit instead (a few milliseconds, not 80).
-    postgres = conn.dialect.name == "postgresql"
     # (SET LOCAL ends with the transaction, should a query fail.)
+    postgres = conn.dialect.name == "postgresql"
     if postgres:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    wanted, total, exact = _list_ids(conn, p, f, branches, offset, per_page)
-    if postgres:
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
-    found = _load(session, wanted)
-    return Page([found[i] for i in wanted if i in found], total, page, per_page, exact)
-
-
-def _list_ids(conn: Any, p: Principal, f: CaseFilters, branches: list[Select[Any]], offset: int,
-              per_page: int) -> tuple[list[Any], int, bool]:
-    """The page's case ids in order, the total (COUNT_CAP when there are more) and whether it is exact."""
     # One query finds up to COUNT_CAP + 1 matches (no order: the database stops there), counts them and sorts
     # them for the page. At most COUNT_CAP: that is the exact total (a rare combination of filters never walks
     # a whole index). More: the list says "more than COUNT_CAP" and the database sorts, walking the sort's index
     # (for a government, its own cases' and its shared cases' indexes merged) to the page.
-    if len(branches) == 1:
-        capped = branches[0].limit(COUNT_CAP + 1).subquery()
-    else:
-        both = union_all(*(select(b.limit(COUNT_CAP + 1).subquery()) for b in branches)).subquery()
-        capped = select(both).limit(COUNT_CAP + 1).subquery()
-    # The first row always comes back too, so the total is known even for a page past the end.
-    ranked = select(capped.c.id, func.count().over().label("total"),
-                    func.row_number().over(order_by=_sort_keys(capped.c, f.sort)).label("n")).subquery()
-    rows = conn.execute(select(ranked).where(or_(ranked.c.n == 1, ranked.c.n.between(offset + 1, offset + per_page)))
-                        .order_by(ranked.c.n)).all()
+    rows = conn.execute(_counted_page(shape), {**values, "f_first": offset + 1, "f_last": offset + per_page}).all()
     total = rows[0].total if rows else 0
     exact = total <= COUNT_CAP
     if exact:
         wanted = [row.id for row in rows if row.n > offset]
     else:
         total = COUNT_CAP
-        parts = _ordered_parts(p, f, branches)
-        if len(parts) == 1:
-            every = parts[0].subquery()
-        else:  # each part's first offset + per_page in its own index order, then merged
-            every = union_all(*(select(part) for part in (
-                b.order_by(*_sort_keys(b.selected_columns, f.sort)).limit(offset + per_page).subquery()
-                for b in parts))).subquery()
-        wanted = list(conn.scalars(  # deeper pages work too, more slowly
-            select(every.c.id).order_by(*_sort_keys(every.c, f.sort)).limit(per_page).offset(offset)))
-    return wanted, total, exact
+        wanted = list(conn.scalars(_walked_page(shape), {  # deeper pages work too, more slowly
+            **values, "f_upto": offset + per_page, "f_limit": per_page, "f_offset": offset}))
+    if postgres:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
+    found = _load(session, wanted)
+    return Page([found[i] for i in wanted if i in found], total, page, per_page, exact)
+
+
+@functools.lru_cache(maxsize=1024)
+def _counted_page(shape: _Shape) -> Select[Any]:
+    """(id, total, n) of the first COUNT_CAP + 1 matches, numbered in the list's order: row 1 and rows
+    f_first..f_last (row 1 always comes back, so the total is known even for a page past the end)."""
+    branches = _branches(shape)
+    if len(branches) == 1:
+        capped = branches[0].limit(COUNT_CAP + 1).subquery()
+    else:
+        both = union_all(*(select(b.limit(COUNT_CAP + 1).subquery()) for b in branches)).subquery()
+        capped = select(both).limit(COUNT_CAP + 1).subquery()
+    ranked = select(capped.c.id, func.count().over().label("total"),
+                    func.row_number().over(order_by=_sort_keys(capped.c, shape.sort)).label("n")).subquery()
+    return (select(ranked).where(or_(ranked.c.n == 1, ranked.c.n.between(bindparam("f_first"), bindparam("f_last"))))
+            .order_by(ranked.c.n))
+
+
+@functools.lru_cache(maxsize=1024)
+def _walked_page(shape: _Shape) -> Select[Any]:
+    """The ids of the page (f_offset, f_limit) past COUNT_CAP, walking the sort's indexes: each part's first
+    f_upto in its own index order, then merged. With several stages and the due-date order, each stage of each
+    branch is a part of its own (the (owner, stage, due) index gives one stage in order; the database cannot
+    merge several stages of it, and would read and sort all their cases)."""
+    if shape.stages > 1 and shape.sort == "due":
+        parts = [b for i in range(shape.stages) for b in _branches(shape, stage=i)]
+    else:
+        parts = _branches(shape)
+    if len(parts) == 1:
+        every = parts[0].subquery()
+    else:
+        every = union_all(*(select(part) for part in (
+            b.order_by(*_sort_keys(b.selected_columns, shape.sort)).limit(bindparam("f_upto")).subquery()
+            for b in parts))).subquery()
+    return (select(every.c.id).order_by(*_sort_keys(every.c, shape.sort))
+            .limit(bindparam("f_limit")).offset(bindparam("f_offset")))
+
+
+def _branches(shape: _Shape, *, stage: int | None = None) -> list[Select[Any]]:
+    """The list's sources, each filtered and selecting the case id and the sort's columns: the caller's own
+    cases (``cases``) and, for a government, the cases shared with it (``case_shares``: copies of the same
+    columns, indexed per organization). The same rule as ``policy.listing_scope``, split so each side walks
+    its own index."""
+    out = []
+    if shape.own:
+        out.append(_branch(Case, Case.id, shape, stage).where(Case.owner_org_id == bindparam("f_org")))
+    if shape.shared:
+        out.append(_branch(CaseShare, CaseShare.case_id, shape, stage).where(
+            CaseShare.org_id == bindparam("f_org"), CaseShare.until >= bindparam("f_today")))
+    return out
+
+
+def _branch(src: Any, case_id: Any, shape: _Shape, stage: int | None) -> Select[Any]:
+    stmt = select(case_id.label("id"), *(getattr(src, name) for name in _SORT_NEEDS[shape.sort])).where(
+        *_conditions(src, case_id, shape, stage=stage))
+    if shape.number:  # names go through _name_page
+        # A number it had under an earlier owner: the GIN index of previous numbers on PostgreSQL.
+        earlier = has_any(Case.previous_numbers, bindparam("f_number_keys", type_=_KeyList()))
+        if src is Case:
+            stmt = stmt.where(or_(Case.number == bindparam("f_number"), earlier))
+        else:
+            stmt = stmt.where(or_(src.number == bindparam("f_number"), case_id.in_(select(Case.id).where(earlier))))
+    return stmt
 
 
 #: What a list row shows (views.summary, the list page): sealed sections, preferences and the like stay unread.
@@ -352,53 +450,10 @@ def _sort_keys(c: Any, sort: str) -> list[Any]:
     return [c.due_at.asc().nulls_last(), c.id]
 
 
-def _branches(p: Principal, f: CaseFilters) -> list[Select[Any]]:
-    """The list's sources, each filtered and selecting the case id and the sort's columns: the caller's own
-    cases (``cases``) and, for a government, the cases shared with it (``case_shares``: copies of the same
-    columns, indexed per organization). The same rule as ``policy.listing_scope``, split so each side walks
-    its own index."""
-    if not policy_case_staff(p):
-        return []
-    sort = f.sort if f.sort in _SORT_NEEDS else "due"
-    out = []
-    if f.relation != "referred":
-        out.append(_branch(Case, Case.id, p, f, sort).where(Case.owner_org_id == p.org_id))
-    if (f.relation != "owned" and p.org_kind == OrgKind.government and p.org_id is not None
-            and (f.referred_to is None or f.referred_to == p.org_id)):
-        out.append(_branch(CaseShare, CaseShare.case_id, p, f, sort).where(
-            CaseShare.org_id == p.org_id, CaseShare.until >= clock.now().date()))
-    return out
-
-
-def _ordered_parts(p: Principal, f: CaseFilters, branches: list[Select[Any]]) -> list[Select[Any]]:
-    """The sources of a sorted walk past COUNT_CAP: the branches, and with several stages and the due-date
-    order, each stage of each branch on its own (the (owner, stage, due) index gives one stage in order; the
-    database cannot merge several stages of it, and would read and sort all their cases)."""
-    stages = [s for s in dict.fromkeys(f.stage) if s in Stage.__members__]
-    if len(stages) < 2 or f.sort not in ("", "due"):
-        return branches
-    return [b for stage in stages for b in _branches(p, replace(f, stage=[stage]))]
-
-
-def _branch(src: Any, case_id: Any, p: Principal, f: CaseFilters, sort: str) -> Select[Any]:
-    stmt = select(case_id.label("id"), *(getattr(src, name) for name in _SORT_NEEDS[sort])).where(
-        *_conditions(src, case_id, f))
-    q = f.q.strip()
-    if q:  # a case number (names go through _name_page)
-        number = q.upper()
-        # A number it had under an earlier owner: the GIN index of previous numbers on PostgreSQL.
-        earlier = has_any(Case.previous_numbers, _keys([number]))
-        if src is Case:
-            stmt = stmt.where(or_(Case.number == number, earlier))
-        else:
-            stmt = stmt.where(or_(src.number == number, case_id.in_(select(Case.id).where(earlier))))
-    return stmt
-
-
 PEOPLE_CAP = 500  # people a name search looks at (often several to a case: a family shares its name)
 
 
-def _people_sources(session: Session, p: Principal, f: CaseFilters, extra: list[str]) -> list[Any]:
+def _people_sources(session: Session, p: Principal, f: CaseFilters, shape: _Shape, extra: list[str]) -> list[Any]:
     """Where a name search finds people ``p`` may see, within the list's filters: each a function of (condition
     on the member, rank) giving a select of (member_id, id, principal_name, rank, *extra).
 
@@ -413,7 +468,7 @@ def _people_sources(session: Session, p: Principal, f: CaseFilters, extra: list[
             return (select(Member.id.label("member_id"), Case.id.label("id"), Case.principal_name, rank.label("rank"),
                            *(getattr(Case, k) for k in extra))
                     .select_from(Member).join(Case, Case.id == Member.case_id)
-                    .where(Case.owner_org_id == p.org_id, *_conditions(Case, Case.id, f), condition))
+                    .where(Case.owner_org_id == p.org_id, *_conditions(Case, Case.id, shape), condition))
         out.append(owned)
     if (f.relation != "owned" and p.roles & HANDLERS and p.org_kind == OrgKind.government and p.org_id is not None
             and (f.referred_to is None or f.referred_to == p.org_id)):
@@ -422,7 +477,7 @@ def _people_sources(session: Session, p: Principal, f: CaseFilters, extra: list[
 
         def shared(condition: Any, rank: Any) -> Select[Any]:
             share_of = [CaseShare.org_id == org_id, CaseShare.case_id == Member.case_id,
-                        CaseShare.identity_until >= today, *_conditions(CaseShare, CaseShare.case_id, f)]
+                        CaseShare.identity_until >= today, *_conditions(CaseShare, CaseShare.case_id, shape)]
             if not postgres:
                 return (select(Member.id.label("member_id"), CaseShare.case_id.label("id"), CaseShare.principal_name,
                                rank.label("rank"), *(getattr(CaseShare, k) for k in extra))
@@ -455,7 +510,8 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
         return Page([], 0, page, per_page)
     columns = _SORT_COLUMNS.get(f.sort, ()) if f.sort not in ("", "relevance") else ()
     extra = [c.key for c in columns if c.key not in ("id", "principal_name")]
-    sources = _people_sources(session, p, f, extra)
+    shape, values = _shape(p, replace(f, q=""))
+    sources = _people_sources(session, p, f, shape, extra)
     if not sources:
         return Page([], 0, page, per_page)
     every_exact = has_all(Member.name_keys, _keys(t.exact for t in tokens))
@@ -493,7 +549,7 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
                     func.row_number().over(order_by=order).label("n")).subquery()
     rows = session.connection().execute(
         select(ranked).where(or_(ranked.c.n == 1, ranked.c.n.between(offset + 1, offset + per_page)))
-        .order_by(ranked.c.n)).all()
+        .order_by(ranked.c.n), values).all()
     total = rows[0].total if rows else 0  # when capped: "more than" this many cases
     exact = not (rows and rows[0].capped)
     wanted = [row.id for row in rows if row.n > offset]
