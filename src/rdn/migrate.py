@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,17 @@ from sqlalchemy.engine import Connection
 from rdn.db import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """For comparing a database with the models: leave out what a model creates on other databases only
+    (``Index(...).ddl_if(dialect=...)``: a GIN index on PostgreSQL), so SQLite is not asked for it."""
+
+    def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+        wanted = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return wanted is None or dialect in ((wanted,) if isinstance(wanted, str) else wanted)
+
+    return include_object
 
 
 def alembic_config(url: str) -> Config:

@@ -29,7 +29,8 @@ def _schema_differences(url: str) -> list:
     engine = db.make_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": migrate.include_object_for(conn.dialect.name)})
             return compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

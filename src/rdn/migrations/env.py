@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from alembic import context
 from sqlalchemy import pool
 
-from rdn import modules
+from rdn import migrate, modules
 from rdn.db import Base, UTCDateTime, make_engine
 
 config = context.config
@@ -20,17 +18,6 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
-
-
-def include_object_for(dialect: str) -> Any:
-    """Leave out what a model creates on other databases only (``Index(...).ddl_if(dialect=...)``: a GIN index
-    on PostgreSQL), so that comparing a SQLite database with the models does not ask for it."""
-
-    def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-        wanted = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
-        return wanted is None or dialect in ((wanted,) if isinstance(wanted, str) else wanted)
-
-    return include_object
 
 
 def run_migrations_offline() -> None:
@@ -56,7 +43,7 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
-                          render_item=render_item, include_object=include_object_for(connection.dialect.name))
+                          render_item=render_item, include_object=migrate.include_object_for(connection.dialect.name))
         with context.begin_transaction():
             context.run_migrations()
 

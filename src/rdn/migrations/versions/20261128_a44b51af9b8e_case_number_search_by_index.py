@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
-
 
 revision: str = 'a44b51af9b8e'
 down_revision: str | None = '3b09d6a07d76'
