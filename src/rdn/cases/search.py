@@ -337,7 +337,8 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
     # them for the page. At most COUNT_CAP: that is the exact total (a rare combination of filters never walks
     # a whole index). More: the list says "more than COUNT_CAP" and the database sorts, walking the sort's index
     # (for a government, its own cases' and its shared cases' indexes merged) to the page.
-    rows = conn.execute(_counted_page(shape), {**values, "f_first": offset + 1, "f_last": offset + per_page}).all()
+    rows = conn.execute(_counted_page(shape), {**values, "f_cap": COUNT_CAP + 1, "f_first": offset + 1,
+                                                "f_last": offset + per_page}).all()
     total = rows[0].total if rows else 0
     exact = total <= COUNT_CAP
     if exact:
@@ -354,14 +355,15 @@ def list_cases(session: Session, p: Principal, f: CaseFilters, *, page: int = 1,
 
 @functools.lru_cache(maxsize=1024)
 def _counted_page(shape: _Shape) -> Select[Any]:
-    """(id, total, n) of the first COUNT_CAP + 1 matches, numbered in the list's order: row 1 and rows
+    """(id, total, n) of the first f_cap matches (COUNT_CAP + 1), numbered in the list's order: row 1 and rows
     f_first..f_last (row 1 always comes back, so the total is known even for a page past the end)."""
     branches = _branches(shape)
+    cap = bindparam("f_cap")
     if len(branches) == 1:
-        capped = branches[0].limit(COUNT_CAP + 1).subquery()
+        capped = branches[0].limit(cap).subquery()
     else:
-        both = union_all(*(select(b.limit(COUNT_CAP + 1).subquery()) for b in branches)).subquery()
-        capped = select(both).limit(COUNT_CAP + 1).subquery()
+        both = union_all(*(select(b.limit(cap).subquery()) for b in branches)).subquery()
+        capped = select(both).limit(cap).subquery()
     ranked = select(capped.c.id, func.count().over().label("total"),
                     func.row_number().over(order_by=_sort_keys(capped.c, shape.sort)).label("n")).subquery()
     return (select(ranked).where(or_(ranked.c.n == 1, ranked.c.n.between(bindparam("f_first"), bindparam("f_last"))))
@@ -453,7 +455,7 @@ def _sort_keys(c: Any, sort: str) -> list[Any]:
 PEOPLE_CAP = 500  # people a name search looks at (often several to a case: a family shares its name)
 
 
-def _people_sources(session: Session, p: Principal, f: CaseFilters, shape: _Shape, extra: list[str]) -> list[Any]:
+def _people_sources(session: Session, p: Principal, shape: _Shape, extra: list[str]) -> list[Any]:
     """Where a name search finds people ``p`` may see, within the list's filters: each a function of (condition
     on the member, rank) giving a select of (member_id, id, principal_name, rank, *extra).
 
@@ -463,15 +465,14 @@ def _people_sources(session: Session, p: Principal, f: CaseFilters, shape: _Shap
     kept by ``rdn.cases.shares``), each checked against its share row with one probe (LATERAL ... LIMIT 1):
     a government walks only the people it may see, not everyone with the name."""
     out: list[Any] = []
-    if f.relation != "referred" and Section.identity in owner_sections(p) and p.org_id is not None:
+    if shape.own and Section.identity in owner_sections(p) and p.org_id is not None:
         def owned(condition: Any, rank: Any) -> Select[Any]:
             return (select(Member.id.label("member_id"), Case.id.label("id"), Case.principal_name, rank.label("rank"),
                            *(getattr(Case, k) for k in extra))
                     .select_from(Member).join(Case, Case.id == Member.case_id)
                     .where(Case.owner_org_id == p.org_id, *_conditions(Case, Case.id, shape), condition))
         out.append(owned)
-    if (f.relation != "owned" and p.roles & HANDLERS and p.org_kind == OrgKind.government and p.org_id is not None
-            and (f.referred_to is None or f.referred_to == p.org_id)):
+    if shape.shared and p.roles & HANDLERS and p.org_id is not None:
         org_id, today = p.org_id, clock.now().date()
         postgres = session.get_bind().dialect.name == "postgresql"
 
@@ -511,7 +512,7 @@ def _name_page(session: Session, p: Principal, f: CaseFilters, *, page: int, per
     columns = _SORT_COLUMNS.get(f.sort, ()) if f.sort not in ("", "relevance") else ()
     extra = [c.key for c in columns if c.key not in ("id", "principal_name")]
     shape, values = _shape(p, replace(f, q=""))
-    sources = _people_sources(session, p, f, shape, extra)
+    sources = _people_sources(session, p, shape, extra)
     if not sources:
         return Page([], 0, page, per_page)
     every_exact = has_all(Member.name_keys, _keys(t.exact for t in tokens))

@@ -8,8 +8,10 @@ owner's own list, so both sides of the network walk an index to their page.
 
 The rows are derived, never edited: every flush that changes a case, a member, a referral, an agreement or an
 organization's country recomputes the rows of the cases concerned from the rules
-(``policy.live_referrals_to``), in the same transaction. Bulk writers that bypass the ORM (imports write
-cases without referrals; the benchmark's seeding) call ``sync`` or ``rebuild`` themselves.
+(``policy.live_referrals_to``), in the same transaction, and with them each member's ``shared_with`` (the
+organizations its case is shared with, identity included: what a recipient's name search finds people by).
+Bulk writers that bypass the ORM (imports write cases without referrals; the benchmark's seeding) call ``sync``
+or ``rebuild`` themselves.
 """
 
 from __future__ import annotations
@@ -87,17 +89,17 @@ def _mark_members(session: Session, case_ids: list[uuid.UUID] | None) -> None:
     the identity section: the recipients' ids as ``uuid.hex``, in order (rows that already say so are left)."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        scope = "" if case_ids is None else "AND m.case_id = ANY(:ids)"
+        params = {} if case_ids is None else {"ids": list(case_ids)}
+        within = "" if case_ids is None else "AND m2.case_id = ANY(:ids)"
         conn.execute(text(
             "UPDATE case_members AS m SET shared_with = s.orgs FROM ("
             " SELECT m2.id, COALESCE(jsonb_agg(replace(cs.org_id::text, '-', '') ORDER BY cs.org_id)"
             "   FILTER (WHERE cs.org_id IS NOT NULL), '[]'::jsonb) AS orgs"
             " FROM case_members AS m2 LEFT JOIN case_shares AS cs"
             "   ON cs.case_id = m2.case_id AND cs.identity_until IS NOT NULL"
-            f" WHERE (m2.shared_with <> '[]'::jsonb OR cs.org_id IS NOT NULL) {scope.replace('m.', 'm2.')}"
+            f" WHERE (m2.shared_with <> '[]'::jsonb OR cs.org_id IS NOT NULL) {within}"
             " GROUP BY m2.id) AS s"
-            f" WHERE m.id = s.id AND m.shared_with IS DISTINCT FROM s.orgs {scope}"),
-            {} if case_ids is None else {"ids": list(case_ids)})
+            " WHERE m.id = s.id AND m.shared_with IS DISTINCT FROM s.orgs"), params)
         return
     # SQLite keeps uuids as 32 hexadecimal digits: the same text as uuid.hex.
     scope = "" if case_ids is None else f"WHERE case_id IN ({', '.join(f':c{i}' for i in range(len(case_ids)))})"
