@@ -1,0 +1,1 @@
+"""Matching: the right destination (country and site) for each case, optimally and explainably."""
