@@ -103,9 +103,7 @@ def solve(problem: Problem) -> Solution:
     started = time.perf_counter()
     values = problem.values
     worth = values > TOLERANCE  # a pair worth nothing is never better than staying unplaced
-    fits = (problem.needs[:, None, :] <= problem.capacity[None, :, :] + TOLERANCE).all(axis=2) \
-        if problem.needs.shape[0] * problem.capacity.shape[0] <= 5_000_000 else _fits_chunked(problem)
-    worth &= fits
+    worth &= _fits(problem)  # a case bigger than a site's capacity never goes there
     cases, sites = np.nonzero(worth)
     if len(cases) <= EXACT_PAIRS:
         x = _mip(problem, values, cases, sites, np.arange(problem.needs.shape[0]), problem.capacity, node_limit=None)
@@ -118,7 +116,8 @@ def solve(problem: Problem) -> Solution:
                     "lp-rounding")
 
 
-def _fits_chunked(problem: Problem) -> NDArray[np.bool_]:
+def _fits(problem: Problem) -> NDArray[np.bool_]:
+    """(cases, sites): the case's needs are within the site's whole capacity (in chunks of cases: bounded memory)."""
     out = np.empty((problem.needs.shape[0], problem.capacity.shape[0]), dtype=bool)
     for start in range(0, problem.needs.shape[0], 2_000):
         chunk = problem.needs[start:start + 2_000]
