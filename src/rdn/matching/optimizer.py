@@ -14,7 +14,8 @@ How (rather than handing a dense model to a MIP solver and waiting):
 1. Small problems (up to ``EXACT_PAIRS`` allowed pairs) are solved exactly: the whole MIP, to optimality.
 2. Otherwise the LP relaxation is solved by column generation over promising pairs: each case starts with its
    best few sites; the LP's duals (a price per case and per site and resource) price every allowed pair, and
-   pairs that would improve the LP join, until none does. Its optimum is the LP bound over *every* pair.
+   pairs that would improve the LP join (added to the same model, so each round starts from the last
+   basis), until none does. Its optimum is the LP bound over *every* pair.
 3. Cases the LP places whole keep that place; the fractional rest is solved as a small MIP over its
    candidate pairs and the capacity left, then anyone still unplaced gets the best site with room.
 
@@ -36,7 +37,7 @@ EXACT_PAIRS = 20_000  # allowed pairs up to which the whole MIP is solved to opt
 START_CANDIDATES = 8  # sites per case in the first restricted LP
 ADD_PER_ROUND = 4  # improving sites added per case per pricing round
 MAX_ROUNDS = 50
-REPAIR_NODES = 2_000  # branch-and-bound nodes for the fractional rest (a node limit keeps runs identical)
+REPAIR_NODES = 200  # branch-and-bound nodes for the fractional rest (a node limit keeps runs identical)
 TOLERANCE = 1e-7
 
 
@@ -203,16 +204,16 @@ def _column_generation(problem: Problem, values: NDArray[np.float64], worth: NDA
     chosen = np.zeros_like(worth)
     chosen[np.repeat(np.arange(n_cases), k)[keep.reshape(-1)], top.reshape(-1)[keep.reshape(-1)]] = True
     rows_of = np.arange(n_cases)
+    cases, sites = np.nonzero(chosen)
+    h = _highs()
+    h.passModel(_model(problem, values, cases, sites, rows_of, problem.capacity, integer=False))
     for _round in range(MAX_ROUNDS):
-        cases, sites = np.nonzero(chosen)
-        h = _highs()
-        h.passModel(_model(problem, values, cases, sites, rows_of, problem.capacity, integer=False))
-        h.run()
+        h.run()  # after the first round, from the previous round's basis (warm start)
         solution = h.getSolution()
         duals = -np.asarray(solution.row_dual)  # prices of "at most once" and of each site's resources, >= 0
         case_price = duals[:n_cases]
         resource_price = duals[n_cases:].reshape(problem.capacity.shape)
-        added = 0
+        new_cases, new_sites = [], []
         for start in range(0, n_cases, 2_000):
             stop = min(start + 2_000, n_cases)
             reduced = (values[start:stop] - case_price[start:stop, None]
@@ -224,12 +225,18 @@ def _column_generation(problem: Problem, values: NDArray[np.float64], worth: NDA
             m = min(ADD_PER_ROUND, n_sites)
             top = np.argpartition(-best, m - 1, axis=1)[:, :m]
             ok = np.take_along_axis(improving, top, axis=1)
-            rows = np.repeat(np.arange(start, stop), m)[ok.reshape(-1)]
-            chosen[rows, top.reshape(-1)[ok.reshape(-1)]] = True
-            added += int(ok.sum())
-        if not added:
+            new_cases.append(np.repeat(np.arange(start, stop), m)[ok.reshape(-1)])
+            new_sites.append(top.reshape(-1)[ok.reshape(-1)])
+        if not new_cases:
             x = np.asarray(solution.col_value)
             return -float(h.getInfo().objective_function_value), cases, sites, x
+        add_cases, add_sites = np.concatenate(new_cases), np.concatenate(new_sites)
+        chosen[add_cases, add_sites] = True
+        columns = _model(problem, values, add_cases, add_sites, rows_of, problem.capacity, integer=False)
+        matrix = columns.a_matrix_
+        h.addCols(len(add_cases), columns.col_cost_, columns.col_lower_, columns.col_upper_, len(matrix.value_),
+                  np.asarray(matrix.start_[:-1], dtype=np.int32), matrix.index_, matrix.value_)
+        cases, sites = np.concatenate([cases, add_cases]), np.concatenate([sites, add_sites])
     raise RuntimeError("column generation did not converge")  # pragma: no cover - a bound on rounds
 
 
