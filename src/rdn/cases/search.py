@@ -249,7 +249,8 @@ def _shape(p: Principal, f: CaseFilters) -> tuple[_Shape, dict[str, Any]]:
         category=category in Category.__members__, nationality=bool(f.nationality),
         country=bool(f.current_country), overdue=f.overdue, referred_to=f.referred_to is not None,
         number=number, sort=f.sort if f.sort in _SORT_NEEDS else "due")
-    values: dict[str, Any] = {"f_org": p.org_id, "f_now": clock.now(), "f_today": clock.now().date(),
+    now = clock.now()
+    values: dict[str, Any] = {"f_org": p.org_id, "f_now": now, "f_today": now.date(),
                               **{f"f_stage_{i}": stage for i, stage in enumerate(stages)}}
     if shape.priority:
         values["f_rank"] = PRIORITY_RANK[Priority(f.priority)]
