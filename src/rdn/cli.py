@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from rdn import db
 from rdn.config import ConfigError, Mode, get_settings
+from rdn.matching.cli import app as match_app
 
 app = typer.Typer(help="RDN: the Resettlement Diplomacy Network's coordination platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -34,6 +35,7 @@ cases_app = typer.Typer(help="Cases: import households from spreadsheets, export
 for sub, name in ((db_app, "db"), (user_app, "user"), (org_app, "org"), (token_app, "token"),
                   (audit_app, "audit"), (keys_app, "keys"), (jobs_app, "jobs"), (cases_app, "cases")):
     app.add_typer(sub, name=name)
+app.add_typer(match_app, name="match")
 
 console = Console()
 err = Console(stderr=True)
