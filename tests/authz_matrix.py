@@ -610,3 +610,56 @@ MATRIX += [
       files={"file": ("h.csv", HOUSEHOLD_CSV)}),
     R("GET", "/api/v1/cases/export", CASE_STAFF | {"token_read_canada", "token_admin_canada"}),
 ]
+
+
+# Matching (see test_authz_matrix.World.matching): a site of Canada ("canadian"), the agency's solved run
+# ("agency") and one of its placements. Sites and quotas are every member's staff's to see and each government's
+# administrators' and officers' to keep; a run is its organization's caseworkers', officers' and senior
+# officials' alone.
+SITE_READERS = STAFF
+SITE_KEEPERS = frozenset({"admin_canada", "officer_canada"})
+MATCHERS = AGENCY | {"officer_canada", "minister_spain", "minister_germany"}
+AGENCY_RUN = {"agency": AGENCY, "missing": NOBODY}
+_SITE_FORM = {"code": "MTX", "name": "Matrix site", "capacity_people": "12", "resource_medical": "2",
+              "languages": "en", "active": "on"}
+
+MATRIX += [
+    R("GET", "/matching", MATCHERS),
+    R("POST", "/matching/runs", MATCHERS, form={"title": "Matrix run"}, also_ok=frozenset({422}),
+      notes="a government with no case of its own gets 422: nothing to match"),
+    R("GET", "/matching/runs/{run_id}", AGENCY_RUN, deny=HIDE),
+    R("GET", "/matching/runs/{run_id}/compare", AGENCY_RUN, deny=HIDE),
+    R("GET", "/matching/runs/{run_id}/placements/{placement_id}", AGENCY_RUN, deny=HIDE),
+    R("POST", "/matching/runs/{run_id}/placements/{placement_id}", AGENCY_RUN, deny=HIDE, form={"action": "accept"}),
+    R("POST", "/matching/runs/{run_id}/accept-remaining", AGENCY_RUN, deny=HIDE),
+    R("POST", "/matching/runs/{run_id}/confirm", AGENCY_RUN, deny=HIDE, also_ok=frozenset({422}),
+      notes="nothing accepted yet: allowed callers get 422"),
+    R("POST", "/matching/needs/{case_id}", HANDLE, deny=HIDE,
+      form={"resource": "medical", "amount": "1", "reason": "Matrix", "next": "/matching"}),
+    R("GET", "/matching/sites", SITE_READERS),
+    R("GET", "/matching/sites/new", SITE_KEEPERS),
+    R("POST", "/matching/sites/new", SITE_KEEPERS, form=_SITE_FORM),
+    R("GET", "/matching/sites/{site_id}", {"canadian": SITE_READERS, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/matching/sites/{site_id}", {"canadian": SITE_KEEPERS, "missing": NOBODY}, deny=HIDE,
+      form={**_SITE_FORM, "code": "TOR"}),
+    R("GET", "/matching/quotas", SITE_READERS),
+    R("POST", "/matching/quotas", SITE_KEEPERS, form={"year": "2027", "places": "100", "emergency_reserve": "10"}),
+    R("GET", "/api/v1/matching/sites", SITE_READERS | TOKENS),
+    R("POST", "/api/v1/matching/sites", SITE_KEEPERS | {"token_admin_canada"},
+      json={"code": "MTX", "name": "Matrix site", "capacity_people": 12, "resources": {"medical": 2}}),
+    R("GET", "/api/v1/matching/sites/{site_id}", {"canadian": SITE_READERS | TOKENS, "missing": NOBODY}, deny=HIDE),
+    R("PATCH", "/api/v1/matching/sites/{site_id}",
+      {"canadian": SITE_KEEPERS | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE, json={"capacity_people": 50}),
+    R("GET", "/api/v1/matching/quotas/{year}", SITE_READERS | TOKENS),
+    R("PUT", "/api/v1/matching/quotas/{year}", SITE_KEEPERS | {"token_admin_canada"},
+      json={"places": 100, "emergency_reserve": 5}),
+    R("PUT", "/api/v1/matching/needs/{case_id}/{resource}", HANDLE, deny=HIDE, json={"amount": 1, "reason": "Matrix"}),
+    R("GET", "/api/v1/matching/runs", MATCHERS | {"token_read_canada"}),
+    R("POST", "/api/v1/matching/runs", MATCHERS, json={"title": "Matrix run"}, also_ok=frozenset({422})),
+    R("GET", "/api/v1/matching/runs/{run_id}", AGENCY_RUN, deny=HIDE),
+    R("GET", "/api/v1/matching/runs/{run_id}/placements", AGENCY_RUN, deny=HIDE),
+    R("POST", "/api/v1/matching/runs/{run_id}/placements/{placement_id}", AGENCY_RUN, deny=HIDE,
+      json={"accept": True}),
+    R("POST", "/api/v1/matching/runs/{run_id}/accept-remaining", AGENCY_RUN, deny=HIDE),
+    R("POST", "/api/v1/matching/runs/{run_id}/confirm", AGENCY_RUN, deny=HIDE, also_ok=frozenset({422})),
+]

@@ -88,6 +88,9 @@ class World:
     referral: dict[str, uuid.UUID] = field(default_factory=dict)  # live, revoked
     agreement: uuid.UUID | None = None  # the agency and Canada
     transfer: uuid.UUID | None = None  # the agency offers a case to Germany
+    site: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian
+    run: dict[str, uuid.UUID] = field(default_factory=dict)  # agency
+    placement: dict[str, uuid.UUID] = field(default_factory=dict)  # agency (of its run)
     persona: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -221,6 +224,16 @@ class World:
                 out[name] = str(self.agreement)
             elif name == "transfer_id":
                 out[name] = str(self.transfer)
+            elif name == "site_id":
+                out[name] = str(self.site[rel or ""])
+            elif name == "run_id":
+                out[name] = str(self.run[rel or ""])
+            elif name == "placement_id":
+                out[name] = str(self.placement[rel or ""])
+            elif name == "year":
+                out[name] = "2027"
+            elif name == "resource":
+                out[name] = "medical"
             else:  # pragma: no cover - a new kind of parameter needs a relationship here
                 raise AssertionError(f"no relationship defined for path parameter {name}")
         return out
@@ -260,6 +273,7 @@ def world(app, session) -> Iterator[World]:
     session.commit()
     _red_phone(w, session)
     _cases(w, session)
+    _matching(w, session)
     anonymous = Client(app)
     page = anonymous.get("/login")
     anonymous.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -374,6 +388,26 @@ def _cases(w: World, session: Any) -> None:
     w.transfer = sharing.request_transfer(session, actor=act("admin_unhcr"), access=access["offered"],
                                           to_org_id=net.orgs["germany"].id, reason="Germany processes it").id
     session.commit()
+
+
+def _matching(w: World, session: Any) -> None:
+    """A site each for Canada and Spain; the agency's run over its cases, solved by the worker."""
+    from rdn.matching import service as matching
+    from rdn.matching.models import Placement, Site
+
+    for gov, code in (("canada", "TOR"), ("spain", "MAD")):
+        site = Site(org_id=w.net.orgs[gov].id, code=code, name=f"{code} centre", country=w.net.orgs[gov].country,
+                    capacity_people=20, resources={"caseworker_hours": 100.0})
+        session.add(site)
+        session.flush()
+        w.site["canadian" if gov == "canada" else gov] = site.id
+    agency = identity.principal_for(session, w.net.people["caseworker_unhcr"], org_id=w.net.orgs["unhcr"].id,
+                                    via="session")
+    run = matching.start_run(session, actor=agency, title="Matrix run", filters={})
+    session.commit()
+    outbox.Worker().run_until_idle()
+    w.run["agency"] = run.id
+    w.placement["agency"] = session.scalars(select(Placement.id).where(Placement.run_id == run.id)).first()
 
 
 def classify(response: Any) -> str:

@@ -8,12 +8,13 @@ from rdn.core.modules import Module
 def installed() -> list[Module]:
     from rdn.accounts.module import module as accounts
     from rdn.cases.module import module as cases
+    from rdn.matching.module import module as matching
     from rdn.network.module import module as network
     from rdn.ops.module import module as ops
     from rdn.redphone.module import module as redphone
     from rdn.web.module import module as shell
 
-    return [shell, accounts, network, redphone, cases, ops]
+    return [shell, accounts, network, redphone, cases, matching, ops]
 
 
 def load_job_handlers() -> None:
