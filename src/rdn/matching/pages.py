@@ -42,6 +42,21 @@ NOTICES = {
 }
 
 
+#: The scorer's factors as officers read them (the scorer's own labels are English, for analysts' files).
+FACTORS = {
+    "intercept": i18n.N_("Baseline"),
+    "language_match": i18n.N_("Speaks a language the site serves"),
+    "community": i18n.N_("Same-nationality community at the site"),
+    "unemployment_rate": i18n.N_("Local unemployment rate, in percent"),
+    "education": i18n.N_("Education level (0-3)"),
+    "skills_gap": i18n.N_("Gap between education and local job demand"),
+    "setting_match": i18n.N_("Urban or rural preference met"),
+    "medical_care_missing": i18n.N_("Medical condition without specialised care nearby"),
+    "employed_adults": i18n.N_("Expected adults employed (working-age adults times the chance of each)"),
+    "floor": i18n.N_("Floor (every case is worth placing)"),
+}
+
+
 def _notice(key: str | None) -> str | None:
     return i18n.gettext(NOTICES[key]) if key in NOTICES else None
 
@@ -55,7 +70,8 @@ def _labels() -> dict[str, Any]:
     return {"status": {k.value: _(v) for k, v in RUN_STATUS_NAMES.items()},
             "decision": {k.value: _(v) for k, v in DECISION_NAMES.items()},
             "resource": {k: _(v) for k, v in RESOURCE_NAMES.items()},
-            "priority": {k.value: _(v) for k, v in PRIORITY_NAMES.items()}}
+            "priority": {k.value: _(v) for k, v in PRIORITY_NAMES.items()},
+            "factor": {k: _(v) for k, v in FACTORS.items()}}
 
 
 def _filter_options() -> dict[str, list[tuple[str, str]]]:
