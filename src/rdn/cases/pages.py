@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -393,6 +394,11 @@ def _timeline(case: Case, history: list[dict[str, Any]] | None) -> list[dict[str
     return out
 
 
+#: Other domains add to the case page's checklist: each provider returns, for the case, what its rows show
+#: (pathways: the obstacle blocking an item, and the obstacles one may choose). Cases import no other domain.
+CHECKLIST_EXTRAS: list[Callable[[Session, Principal, CaseAccess], dict[str, Any]]] = []
+
+
 def _case_context(db: Session, principal: Principal, access: CaseAccess, **extra: Any) -> dict[str, Any]:
     case = access.case
     view = views.case_view(db, principal, access)
@@ -422,6 +428,7 @@ def _case_context(db: Session, principal: Principal, access: CaseAccess, **extra
         "transfers": db.scalars(select(Transfer).where(Transfer.case_id == case.id)
                                 .order_by(Transfer.requested_at.desc())).all() if access.owner else [],
         "errors": {}, "choices": _choices(),
+        "checklist_extra": {k: v for provider in CHECKLIST_EXTRAS for k, v in provider(db, principal, access).items()},
     }
     ctx.update(extra)
     return ctx

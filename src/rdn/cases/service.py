@@ -9,7 +9,7 @@ in ``rdn.cases.search``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -598,6 +598,11 @@ def move(session: Session, *, actor: Principal, access: CaseAccess, to: Stage | 
     return event
 
 
+#: Called with (session, entry) after every checklist change: other domains keep what hangs on an item in step
+#: (pathways releases an obstacle's block when the item stops being blocked). Cases import no other domain.
+CHECKLIST_HOOKS: list[Callable[[Session, ChecklistEntry], None]] = []
+
+
 def set_checklist(session: Session, *, actor: Principal, access: CaseAccess, item: ChecklistItem | str,
                   status: ChecklistStatus | str, note: str = "") -> ChecklistEntry:
     policy.require(actor, "case.checklist", access)
@@ -616,6 +621,8 @@ def set_checklist(session: Session, *, actor: Principal, access: CaseAccess, ite
     entry = checklist_entry(session, access.case, item)
     entry.status, entry.note = status, note.strip()
     entry.updated_by_user_id, entry.updated_at = actor.user_id, clock.now()
+    for hook in CHECKLIST_HOOKS:
+        hook(session, entry)
     _touch(access.case)
     _audit(session, actor, access.case, "case.checklist", {"item": item.value, "status": status.value})
     return entry
