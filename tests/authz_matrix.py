@@ -663,3 +663,51 @@ MATRIX += [
     R("POST", "/api/v1/matching/runs/{run_id}/accept-remaining", AGENCY_RUN, deny=HIDE),
     R("POST", "/api/v1/matching/runs/{run_id}/confirm", AGENCY_RUN, deny=HIDE, also_ok=frozenset({422})),
 ]
+
+
+# Obstacles (see test_authz_matrix.World.pathways): one reported by the agency in Pakistan ("open"), with a
+# démarche led by Canada and a piece of evidence. Every member's staff sees them; caseworkers, officers, senior
+# officials and administrators report them and add evidence; the reporter, governments and the secretariat
+# change them; governments and the secretariat record diplomatic actions, each changed by its lead alone.
+REPORTERS = STAFF - {"analyst_ec"}
+DIPLOMATS = GOV_AND_SECRETARIAT
+OPEN = {"open": STAFF, "missing": NOBODY}
+_OBSTACLE_FORM = {"country": "PK", "type": "exit_fee", "title": "Matrix fee", "severity": "high"}
+
+MATRIX += [
+    R("GET", "/obstacles", STAFF),
+    R("GET", "/obstacles/new", REPORTERS),
+    R("POST", "/obstacles/new", REPORTERS, form=_OBSTACLE_FORM),
+    R("GET", "/obstacles/{obstacle_id}", OPEN, deny=HIDE),
+    R("GET", "/obstacles/{obstacle_id}/edit", {"open": REPORTERS, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/obstacles/{obstacle_id}/edit", {"open": REPORTERS, "missing": NOBODY}, deny=HIDE,
+      form=_OBSTACLE_FORM),
+    R("POST", "/obstacles/{obstacle_id}/status", {"open": REPORTERS, "missing": NOBODY}, deny=HIDE,
+      form={"status": "confirmed"}),
+    R("POST", "/obstacles/{obstacle_id}/evidence", {"open": REPORTERS, "missing": NOBODY}, deny=HIDE,
+      form={"note": "Seen at the border post"}),
+    R("GET", "/obstacles/{obstacle_id}/evidence/{evidence_id}", OPEN, deny=HIDE),
+    R("POST", "/obstacles/{obstacle_id}/actions", {"open": DIPLOMATS, "missing": NOBODY}, deny=HIDE,
+      form={"type": "demarche"}),
+    R("POST", "/obstacles/{obstacle_id}/actions/{diplomatic_action_id}", {"open": CANADA, "missing": NOBODY},
+      deny=HIDE, form={"outcome": "Waiver under study"}),
+    R("POST", "/cases/{case_id}/checklist/{item}/obstacle", WRITE, deny=HIDE,
+      form=lambda w: {"obstacle_id": str(w.obstacle["open"])}),
+    R("GET", "/api/v1/obstacles", STAFF | TOKENS),
+    R("POST", "/api/v1/obstacles", REPORTERS | {"token_admin_canada"},
+      json={"country": "PK", "type": "exit_fee", "title": "Matrix fee"}),
+    R("GET", "/api/v1/obstacles/{obstacle_id}", {"open": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
+    R("PATCH", "/api/v1/obstacles/{obstacle_id}", {"open": REPORTERS | {"token_admin_canada"}, "missing": NOBODY},
+      deny=HIDE, json={"severity": "high"}),
+    R("POST", "/api/v1/obstacles/{obstacle_id}/status",
+      {"open": REPORTERS | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE, json={"status": "confirmed"}),
+    R("GET", "/api/v1/obstacles/{obstacle_id}/blocks", {"open": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
+    R("GET", "/api/v1/obstacles/{obstacle_id}/actions", {"open": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/api/v1/obstacles/{obstacle_id}/actions",
+      {"open": DIPLOMATS | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE, json={"type": "demarche"}),
+    R("PATCH", "/api/v1/obstacles/{obstacle_id}/actions/{diplomatic_action_id}",
+      {"open": CANADA | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE, json={"outcome": "Under study"}),
+    R("PUT", "/api/v1/cases/{case_id}/checklist/{item}/obstacle", WRITE, deny=HIDE,
+      json=lambda w: {"obstacle_id": str(w.obstacle["open"])}),
+    R("DELETE", "/api/v1/cases/{case_id}/checklist/{item}/obstacle", WRITE, deny=HIDE),
+]

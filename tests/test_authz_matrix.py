@@ -91,6 +91,9 @@ class World:
     site: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian
     run: dict[str, uuid.UUID] = field(default_factory=dict)  # agency
     placement: dict[str, uuid.UUID] = field(default_factory=dict)  # agency (of its run)
+    obstacle: dict[str, uuid.UUID] = field(default_factory=dict)  # open (reported by the agency)
+    diplomatic: dict[str, uuid.UUID] = field(default_factory=dict)  # open: its démarche, led by Canada
+    evidence: dict[str, uuid.UUID] = field(default_factory=dict)  # open: a file on it
     persona: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -230,6 +233,12 @@ class World:
                 out[name] = str(self.run[rel or ""])
             elif name == "placement_id":
                 out[name] = str(self.placement[rel or ""])
+            elif name == "obstacle_id":
+                out[name] = str(self.obstacle[rel or ""])
+            elif name == "diplomatic_action_id":
+                out[name] = str(self.diplomatic[rel or ""])
+            elif name == "evidence_id":
+                out[name] = str(self.evidence[rel or ""])
             elif name == "year":
                 out[name] = "2027"
             elif name == "resource":
@@ -274,6 +283,7 @@ def world(app, session) -> Iterator[World]:
     _red_phone(w, session)
     _cases(w, session)
     _matching(w, session)
+    _pathways(w, session)
     anonymous = Client(app)
     page = anonymous.get("/login")
     anonymous.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -408,6 +418,24 @@ def _matching(w: World, session: Any) -> None:
     outbox.Worker().run_until_idle()
     w.run["agency"] = run.id
     w.placement["agency"] = session.scalars(select(Placement.id).where(Placement.run_id == run.id)).first()
+
+
+def _pathways(w: World, session: Any) -> None:
+    """An obstacle the agency reported in Pakistan, with a démarche led by Canada and a piece of evidence."""
+    from rdn.pathways import obstacles
+
+    def act(persona: str) -> identity.Principal:
+        return identity.principal_for(session, w.net.people[persona], org_id=w.net.org_of(persona).id,
+                                      via="session")
+
+    obstacle = obstacles.create_obstacle(session, actor=act("caseworker_unhcr"),
+                                         data={"country": "PK", "type": "exit_permit", "title": "Matrix exit fee"})
+    w.obstacle["open"] = obstacle.id
+    w.diplomatic["open"] = obstacles.add_action(session, actor=act("officer_canada"), obstacle=obstacle,
+                                                data={"type": "demarche"}).id
+    w.evidence["open"] = obstacles.add_evidence(session, actor=act("caseworker_unhcr"), obstacle=obstacle,
+                                                note="Notice", filename="n.pdf", data=b"%PDF-1.4 matrix").id
+    session.commit()
 
 
 def classify(response: Any) -> str:

@@ -210,12 +210,12 @@ def add_action(obstacle_id: uuid.UUID, body: ActionIn, db: DbSession, principal:
     return service.add_action(db, actor=principal, obstacle=obstacle, data=data)
 
 
-@router.patch("/obstacles/{obstacle_id}/actions/{action_id}", response_model=ActionOut,
+@router.patch("/obstacles/{obstacle_id}/actions/{diplomatic_action_id}", response_model=ActionOut,
               summary="The lead records the outcome or the next follow-up")
-def update_action(obstacle_id: uuid.UUID, action_id: uuid.UUID, body: ActionUpdate, db: DbSession,
+def update_action(obstacle_id: uuid.UUID, diplomatic_action_id: uuid.UUID, body: ActionUpdate, db: DbSession,
                   principal: CurrentPrincipal) -> DiplomaticAction:
     obstacle = _obstacle(db, principal, obstacle_id)
-    action = db.get(DiplomaticAction, action_id)
+    action = db.get(DiplomaticAction, diplomatic_action_id)
     if action is None or action.obstacle_id != obstacle.id:
         raise policy.NotFound()
     given = body.model_dump(exclude_unset=True)

@@ -245,12 +245,12 @@ async def add_action(request: Request, obstacle_id: uuid.UUID, db: DbSession, pr
     return redirect(f"/obstacles/{obstacle_id}?notice=action#actions")
 
 
-@router.post("/obstacles/{obstacle_id}/actions/{action_id}")
-def update_action(request: Request, obstacle_id: uuid.UUID, action_id: uuid.UUID, db: DbSession,
+@router.post("/obstacles/{obstacle_id}/actions/{diplomatic_action_id}")
+def update_action(request: Request, obstacle_id: uuid.UUID, diplomatic_action_id: uuid.UUID, db: DbSession,
                   principal: CurrentPrincipal, outcome: Annotated[str, Form(max_length=6000)] = "",
                   follow_up_on: Annotated[str, Form(max_length=20)] = "") -> Response:
     obstacle = policy.access(db, principal, Obstacle, obstacle_id, "obstacle.read")
-    action = db.get(DiplomaticAction, action_id)
+    action = db.get(DiplomaticAction, diplomatic_action_id)
     if action is None or action.obstacle_id != obstacle.id:
         raise policy.NotFound()
     try:
