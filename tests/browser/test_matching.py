@@ -5,12 +5,10 @@ Canada's officer finds the case referred. Then axe-core on the matching pages, i
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
-from tests.browser.conftest import AXE, sign_in
-from tests.browser.test_redphone import AXE_RUN
+from tests.browser.conftest import axe_violations, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -72,23 +70,7 @@ def test_an_officer_runs_a_match_reads_an_explanation_overrides_one_and_confirms
     expect(page.get_by_role("link", name=number)).to_be_visible()
 
     # The matching pages pass axe-core, in English and in Arabic (right to left).
-    audit = browser.new_context(bypass_csp=True, storage_state=context.storage_state())
-    checker = audit.new_page()
     placement_url = page.get_by_role("link", name=number).get_attribute("href")
     paths = ["/matching", run_url.removeprefix(server), str(placement_url), "/matching/sites", "/matching/quotas"]
-    found: dict[str, Any] = {}
-    for locale in ("en", "ar"):
-        checker.goto(server + "/")
-        checker.locator("#locale-switch").select_option(locale)
-        checker.locator("form[action='/locale'] button").click()
-        for path in paths:
-            checker.goto(server + path)
-            if locale == "ar":
-                assert checker.locator("html").get_attribute("dir") == "rtl"
-            checker.add_script_tag(path=str(AXE))
-            violations = checker.evaluate(AXE_RUN)
-            if violations:
-                found[f"{locale} {path}"] = violations
-    assert found == {}, found
-    for c in (audit, context):
-        c.close()
+    assert axe_violations(browser, context, server, paths, ("en", "ar")) == {}
+    context.close()

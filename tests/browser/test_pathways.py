@@ -5,12 +5,10 @@ released. Then axe-core on the pathways, obstacles and library pages, in English
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
-from tests.browser.conftest import AXE, sign_in
-from tests.browser.test_redphone import AXE_RUN
+from tests.browser.conftest import axe_violations, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -82,23 +80,8 @@ def test_a_case_blocked_by_an_exit_permit_is_released_when_the_obstacle_is_resol
     expect(a.locator("main p.small", has_text=TITLE)).to_have_count(0)  # no longer "Blocked by" it
 
     # The pages pass axe-core, in English and in Arabic.
-    audit = browser.new_context(bypass_csp=True, storage_state=agency.storage_state())
-    page = audit.new_page()
-    found: dict[str, Any] = {}
     paths = ["/obstacles", "/obstacles?country=PK", obstacle_url.removeprefix(server), "/obstacles/new",
              "/pathways", "/pathways?nationality=VE&current_country=CO", "/practices"]
-    for locale in ("en", "ar"):
-        page.goto(server + "/")
-        page.locator("#locale-switch").select_option(locale)
-        page.locator("form[action='/locale'] button").click()
-        for path in paths:
-            page.goto(server + path)
-            if locale == "ar":
-                assert page.locator("html").get_attribute("dir") == "rtl"
-            page.add_script_tag(path=str(AXE))
-            violations = page.evaluate(AXE_RUN)
-            if violations:
-                found[f"{locale} {path}"] = violations
-    assert found == {}, found
-    for context in (audit, agency, canada):
+    assert axe_violations(browser, agency, server, paths, ("en", "ar")) == {}
+    for context in (agency, canada):
         context.close()

@@ -4,19 +4,15 @@ room; the first sees it all arrive without reloading. Then axe-core on the red p
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
-from tests.browser.conftest import AXE, sign_in
+from tests.browser.conftest import axe_violations, sign_in
 
 pytestmark = pytest.mark.browser
 
 DECLARER = "minister@de.rdn.example"  # Germany's senior official
 PAGED = "senior-official1@it.rdn.example"  # Italy's level 1 in the demo chains
-AXE_RUN = """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
-  .filter(v => v.impact === "serious" || v.impact === "critical")
-  .map(v => ({id: v.id, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))"""
 
 
 def test_a_declared_crisis_reaches_another_government_live(browser, server):
@@ -64,16 +60,8 @@ def test_a_declared_crisis_reaches_another_government_live(browser, server):
     assert a.url == room_url
 
     # The red phone's pages pass axe-core (no serious or critical violation), in the declarer's session.
-    audit = browser.new_context(bypass_csp=True, storage_state=first.storage_state())
-    page = audit.new_page()
-    found: dict[str, Any] = {}
-    for path in (room_url.removeprefix(server), "/crises", "/crises/new", "/pages", "/chains", "/contact",
-                 "/drills", room_url.removeprefix(server) + "/sitrep"):
-        page.goto(server + path)
-        page.add_script_tag(path=str(AXE))
-        violations = page.evaluate(AXE_RUN)
-        if violations:
-            found[path] = violations
-    assert found == {}, found
-    for context in (audit, first, second):
+    paths = [room_url.removeprefix(server), "/crises", "/crises/new", "/pages", "/chains", "/contact", "/drills",
+             room_url.removeprefix(server) + "/sitrep"]
+    assert axe_violations(browser, first, server, paths) == {}
+    for context in (first, second):
         context.close()

@@ -29,6 +29,7 @@ from rdn.matching.models import (
     RunStatus,
     Site,
 )
+from rdn.web import charts
 
 router = page_router()
 
@@ -123,21 +124,9 @@ def _run(db: Session, principal: Any, run_id: uuid.UUID, action: str = "match.ru
 
 
 def _chart(histogram: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if not histogram:
-        return None
-    width, height, pad_left, pad_top, baseline = 600, 200, 40, 12, 170
-    top = max(h["count"] for h in histogram) or 1
-    step = (width - pad_left - 12) / len(histogram)
-    bars = []
-    for k, h in enumerate(histogram):
-        bar_h = (baseline - pad_top) * h["count"] / top
-        bars.append({"x": round(pad_left + k * step + 2, 1), "w": round(step - 4, 1),
-                     "y": round(baseline - bar_h, 1), "h": round(bar_h, 1), "cx": round(pad_left + (k + .5) * step, 1),
-                     "tick": f"{h['low']:.1f}", "label": _("%(count)s cases scored %(low)s-%(high)s",
-                                                           count=h["count"], low=f"{h['low']:.2f}",
-                                                           high=f"{h['high']:.2f}"), **h})
-    return {"width": width, "height": height, "pad_left": pad_left, "pad_top": pad_top, "baseline": baseline,
-            "top": top, "bars": bars}
+    return charts.bars([(h["count"], f"{h['low']:.1f}", _("%(count)s cases scored %(low)s-%(high)s", count=h["count"],
+                                                             low=f"{h['low']:.2f}", high=f"{h['high']:.2f}"))
+                        for h in histogram])
 
 
 @router.get("/matching/runs/{run_id}")

@@ -30,6 +30,7 @@ from rdn.pathways.models import (
     Evidence,
     Obstacle,
 )
+from rdn.web import charts
 
 router = page_router()
 CHECKLIST_EXTRAS.append(service.checklist_extra)  # the case page shows and sets what blocks each item
@@ -61,23 +62,11 @@ def _errors(db: Session, exc: ValidationFailed | Conflict) -> dict[str, str]:
     return {e.field: e.message for e in exc.errors} or {"form": exc.detail}
 
 
-def _bars(points: list[dict[str, Any]], key: str = "people") -> dict[str, Any] | None:
-    """An SVG bar chart of a weekly series (the page also gives the table)."""
-    if not points or not any(p[key] for p in points):
-        return None
-    width, height, pad_left, pad_top, baseline = 640, 200, 44, 12, 170
-    top = max(p[key] for p in points) or 1
-    step = (width - pad_left - 12) / len(points)
-    bars = []
-    for k, p in enumerate(points):
-        h = (baseline - pad_top) * p[key] / top
-        bars.append({"x": round(pad_left + k * step + 1, 1), "w": round(max(step - 2, 1), 1),
-                     "y": round(baseline - h, 1), "h": round(h, 1), "cx": round(pad_left + (k + .5) * step, 1),
-                     "tick": i18n.format_date(p["week"], fmt="short") if k % 4 == 0 else "",
-                     "label": _("%(people)s people in %(cases)s cases, week of %(date)s", people=p["people"],
-                                cases=p["cases"], date=i18n.format_date(p["week"]))})
-    return {"width": width, "height": height + 24, "pad_left": pad_left, "pad_top": pad_top, "baseline": baseline,
-            "top": top, "bars": bars}
+def _bars(points: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """People blocked week by week, as bars (the page also gives the table)."""
+    return charts.bars([(p["people"], i18n.format_date(p["week"], fmt="short") if k % 4 == 0 else "",
+                         _("%(people)s people in %(cases)s cases, week of %(date)s", people=p["people"],
+                           cases=p["cases"], date=i18n.format_date(p["week"]))) for k, p in enumerate(points)])
 
 
 @router.get("/obstacles")
