@@ -711,3 +711,29 @@ MATRIX += [
       json=lambda w: {"obstacle_id": str(w.obstacle["open"])}),
     R("DELETE", "/api/v1/cases/{case_id}/checklist/{item}/obstacle", WRITE, deny=HIDE),
 ]
+
+
+# The best-practice library (see test_authz_matrix.World.pathways): a note of Canada's with an attachment
+# ("canadian"). Every member's staff reads and shares notes; an organization's notes are changed by its staff.
+CANADIAN_NOTE = {"canadian": STAFF, "missing": NOBODY}
+CANADA_WRITES = {"canadian": CANADA, "missing": NOBODY}
+_NOTE = {"title": "Matrix note", "body": "What *worked*."}
+
+MATRIX += [
+    R("GET", "/practices", STAFF),
+    R("GET", "/practices/new", STAFF),
+    R("POST", "/practices/new", STAFF, form=_NOTE),
+    R("GET", "/practices/{practice_id}", CANADIAN_NOTE, deny=HIDE),
+    R("GET", "/practices/{practice_id}/file", CANADIAN_NOTE, deny=HIDE),
+    R("GET", "/practices/{practice_id}/edit", CANADA_WRITES, deny=HIDE),
+    R("POST", "/practices/{practice_id}/edit", CANADA_WRITES, deny=HIDE, form=_NOTE),
+    R("POST", "/practices/{practice_id}/delete", CANADA_WRITES, deny=HIDE, form={"confirm": "1"}),
+    R("GET", "/api/v1/practices", STAFF | TOKENS),
+    R("POST", "/api/v1/practices", STAFF | {"token_admin_canada"}, json=_NOTE),
+    R("GET", "/api/v1/practices/{practice_id}", {"canadian": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
+    R("GET", "/api/v1/practices/{practice_id}/file", {"canadian": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
+    R("PATCH", "/api/v1/practices/{practice_id}", {"canadian": CANADA | {"token_admin_canada"}, "missing": NOBODY},
+      deny=HIDE, json={"title": "Matrix note, changed"}),
+    R("DELETE", "/api/v1/practices/{practice_id}", {"canadian": CANADA | {"token_admin_canada"}, "missing": NOBODY},
+      deny=HIDE),
+]

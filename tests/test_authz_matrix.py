@@ -94,6 +94,7 @@ class World:
     obstacle: dict[str, uuid.UUID] = field(default_factory=dict)  # open (reported by the agency)
     diplomatic: dict[str, uuid.UUID] = field(default_factory=dict)  # open: its démarche, led by Canada
     evidence: dict[str, uuid.UUID] = field(default_factory=dict)  # open: a file on it
+    practice: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian: a note of Canada's, with a file
     persona: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -237,6 +238,8 @@ class World:
                 out[name] = str(self.obstacle[rel or ""])
             elif name == "diplomatic_action_id":
                 out[name] = str(self.diplomatic[rel or ""])
+            elif name == "practice_id":
+                out[name] = str(self.practice[rel or ""])
             elif name == "evidence_id":
                 out[name] = str(self.evidence[rel or ""])
             elif name == "year":
@@ -422,7 +425,7 @@ def _matching(w: World, session: Any) -> None:
 
 def _pathways(w: World, session: Any) -> None:
     """An obstacle the agency reported in Pakistan, with a démarche led by Canada and a piece of evidence."""
-    from rdn.pathways import obstacles
+    from rdn.pathways import library, obstacles
 
     def act(persona: str) -> identity.Principal:
         return identity.principal_for(session, w.net.people[persona], org_id=w.net.org_of(persona).id,
@@ -435,6 +438,9 @@ def _pathways(w: World, session: Any) -> None:
                                                 data={"type": "demarche"}).id
     w.evidence["open"] = obstacles.add_evidence(session, actor=act("caseworker_unhcr"), obstacle=obstacle,
                                                 note="Notice", filename="n.pdf", data=b"%PDF-1.4 matrix").id
+    w.practice["canadian"] = library.create(session, actor=act("officer_canada"),
+                                            data={"title": "Matrix practice", "body": "It worked."},
+                                            upload=library.Upload("notes.txt", b"plain notes")).id
     session.commit()
 
 

@@ -20,5 +20,6 @@ for part in (api_catalog, api_obstacles, api_library):
 module = Module(
     name="pathways", pages=pages, api=api, demo=seed, demo_order=25,
     nav=[NavItem(N_("Pathways"), "/pathways", action="pathway.read", order=14),
-         NavItem(N_("Obstacles"), "/obstacles", action="obstacle.read", order=15)],
+         NavItem(N_("Obstacles"), "/obstacles", action="obstacle.read", order=15),
+         NavItem(N_("Best practices"), "/practices", action="practice.read", order=16)],
 )
