@@ -11,10 +11,11 @@ def installed() -> list[Module]:
     from rdn.matching.module import module as matching
     from rdn.network.module import module as network
     from rdn.ops.module import module as ops
+    from rdn.pathways.module import module as pathways
     from rdn.redphone.module import module as redphone
     from rdn.web.module import module as shell
 
-    return [shell, accounts, network, redphone, cases, matching, ops]
+    return [shell, accounts, network, redphone, cases, matching, pathways, ops]
 
 
 def load_job_handlers() -> None:
