@@ -266,9 +266,38 @@ def client_loop(client: Client, scenario: str, until: float, seed_: int, out: li
             out.append(Sample(ms, response.status_code, total))
 
 
-def run_scenario(clients: list[Client], scenario: str, seconds: float, seed_: int) -> tuple[list[Sample], list[str]]:
+def cpu_seconds(pids: list[int]) -> float:
+    """Seconds of CPU that ``pids`` have used so far (user and system)."""
+    tick, used = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError):
+            pass
+    return used
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def run_scenario(clients: list[Client], scenario: str, seconds: float, seed_: int, server_pids: list[int]
+                 ) -> tuple[list[Sample], list[str], dict[str, float]]:
+    """Run one scenario; also return the CPU used meanwhile (100 = one core) by the servers, PostgreSQL and
+    the benchmark's own clients."""
     samples: list[Sample] = []
     errors: list[str] = []
+    pg = postgres_pids()
+    before = (cpu_seconds(server_pids), cpu_seconds(pg), cpu_seconds([os.getpid()]), time.perf_counter())
     until = time.perf_counter() + seconds
     threads = [threading.Thread(target=client_loop, args=(c, scenario, until, seed_ * 1000 + i, samples, errors))
                for i, c in enumerate(clients)]
@@ -283,7 +312,10 @@ def run_scenario(clients: list[Client], scenario: str, seconds: float, seed_: in
             time.sleep(0.25)
     for t in threads:
         t.join()
-    return samples, errors
+    after = (cpu_seconds(server_pids), cpu_seconds(pg), cpu_seconds([os.getpid()]), time.perf_counter())
+    wall = after[3] - before[3]
+    usage = {name: (after[k] - before[k]) / wall * 100 for k, name in enumerate(("server", "postgres", "clients"))}
+    return samples, errors, usage
 
 
 def start_server(url: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -327,7 +359,7 @@ def main() -> None:
         backend = "SQLite"
     set_settings(load_settings(environ=environ(url)))
     procs: list[subprocess.Popen[bytes]] = []
-    results: dict[str, tuple[list[Sample], list[str]]] = {}
+    results: dict[str, tuple[list[Sample], list[str], dict[str, float]]] = {}
     load_before = os.getloadavg()[0]
     try:
         with console.status("Migrating and seeding"):
@@ -343,8 +375,8 @@ def main() -> None:
             if scenario not in SCENARIOS:
                 raise SystemExit(f"unknown scenario {scenario!r}; the scenarios are {', '.join(SCENARIOS)}")
             if args.warmup > 0:
-                run_scenario(clients, scenario, args.warmup, 100 + n)
-            results[scenario] = run_scenario(clients, scenario, args.seconds, n)
+                run_scenario(clients, scenario, args.warmup, 100 + n, [p.pid for p in procs])
+            results[scenario] = run_scenario(clients, scenario, args.seconds, n, [p.pid for p in procs])
     finally:
         for proc in procs:
             proc.terminate()
@@ -369,7 +401,7 @@ def main() -> None:
                    "goal", "errors"):
         table.add_column(column, justify="left" if column in ("scenario", "goal") else "right")
     all_errors: list[str] = []
-    for scenario, (samples, errors) in results.items():
+    for scenario, (samples, errors, _usage) in results.items():
         all_errors += errors
         ok = [s.ms for s in samples if s.status == 200]
         failed = len(samples) - len(ok)
@@ -384,6 +416,10 @@ def main() -> None:
                       f"p95 < {GOAL_MS:.0f} ms " + ("[green]met[/]" if p95 < GOAL_MS else "[red]missed[/]"),
                       str(failed))
     console.print(table)
+    for scenario, (_samples, _errors, usage) in results.items():
+        console.print(f"CPU during {scenario} (100% = one core): rdn serve {usage['server']:.0f}%, "
+                      + (f"PostgreSQL {usage['postgres']:.0f}%, " if args.pg else "")
+                      + f"the benchmark's clients {usage['clients']:.0f}%")
     console.print(f"Load average (1 min) before the run {load_before:.1f}, after {load_after:.1f}, on "
                   f"{os.cpu_count()} CPUs: the clients run on the same machine as the server(s).")
     if all_errors:
