@@ -737,3 +737,26 @@ MATRIX += [
     R("DELETE", "/api/v1/practices/{practice_id}", {"canadian": CANADA | {"token_admin_canada"}, "missing": NOBODY},
       deny=HIDE),
 ]
+
+
+# The pathway catalog (see test_authz_matrix.World.pathways): a pathway of Canada's ("canadian"). Every member's
+# staff searches it; a government's administrators and officers keep their own government's pathways.
+PATHWAY_KEEPERS = frozenset({"admin_canada", "officer_canada"})
+CANADIAN_PATHWAY = {"canadian": STAFF, "missing": NOBODY}
+_PATHWAY = {"name": "Matrix pathway", "type": "resettlement", "places": "10"}
+
+MATRIX += [
+    R("GET", "/pathways", STAFF),
+    R("GET", "/pathways/places.csv", STAFF),
+    R("GET", "/pathways/new", PATHWAY_KEEPERS),
+    R("POST", "/pathways/new", PATHWAY_KEEPERS, form=_PATHWAY),
+    R("GET", "/pathways/{pathway_id}", CANADIAN_PATHWAY, deny=HIDE),
+    R("POST", "/pathways/{pathway_id}", {"canadian": PATHWAY_KEEPERS, "missing": NOBODY}, deny=HIDE, form=_PATHWAY),
+    R("GET", "/api/v1/pathways", STAFF | TOKENS),
+    R("GET", "/api/v1/pathways/places", STAFF | TOKENS),
+    R("POST", "/api/v1/pathways", PATHWAY_KEEPERS | {"token_admin_canada"},
+      json={"name": "Matrix pathway", "type": "resettlement", "places": 10}),
+    R("GET", "/api/v1/pathways/{pathway_id}", {"canadian": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
+    R("PATCH", "/api/v1/pathways/{pathway_id}",
+      {"canadian": PATHWAY_KEEPERS | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE, json={"places": 20}),
+]

@@ -95,6 +95,7 @@ class World:
     diplomatic: dict[str, uuid.UUID] = field(default_factory=dict)  # open: its démarche, led by Canada
     evidence: dict[str, uuid.UUID] = field(default_factory=dict)  # open: a file on it
     practice: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian: a note of Canada's, with a file
+    pathway: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian: a pathway of Canada's
     persona: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -238,6 +239,8 @@ class World:
                 out[name] = str(self.obstacle[rel or ""])
             elif name == "diplomatic_action_id":
                 out[name] = str(self.diplomatic[rel or ""])
+            elif name == "pathway_id":
+                out[name] = str(self.pathway[rel or ""])
             elif name == "practice_id":
                 out[name] = str(self.practice[rel or ""])
             elif name == "evidence_id":
@@ -425,7 +428,7 @@ def _matching(w: World, session: Any) -> None:
 
 def _pathways(w: World, session: Any) -> None:
     """An obstacle the agency reported in Pakistan, with a démarche led by Canada and a piece of evidence."""
-    from rdn.pathways import library, obstacles
+    from rdn.pathways import catalog, library, obstacles
 
     def act(persona: str) -> identity.Principal:
         return identity.principal_for(session, w.net.people[persona], org_id=w.net.org_of(persona).id,
@@ -438,6 +441,8 @@ def _pathways(w: World, session: Any) -> None:
                                                 data={"type": "demarche"}).id
     w.evidence["open"] = obstacles.add_evidence(session, actor=act("caseworker_unhcr"), obstacle=obstacle,
                                                 note="Notice", filename="n.pdf", data=b"%PDF-1.4 matrix").id
+    w.pathway["canadian"] = catalog.create_pathway(session, actor=act("officer_canada"),
+                                                   data={"name": "Matrix pathway", "type": "resettlement"}).id
     w.practice["canadian"] = library.create(session, actor=act("officer_canada"),
                                             data={"title": "Matrix practice", "body": "It worked."},
                                             upload=library.Upload("notes.txt", b"plain notes")).id
