@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from rdn import __version__, modules
-from rdn.config import Settings, get_settings, set_settings
+from rdn.config import Mode, Settings, get_settings, set_settings
 from rdn.core import events, outbox
 from rdn.core.context import request_id_var
-from rdn.core.web import STATIC_DIR, RequestContextMiddleware, install_error_handlers, shell
+from rdn.core.web import STATIC_DIR, RequestContextMiddleware, install_error_handlers, shell, templates
 
 API_DESCRIPTION = """The JSON API of RDN. Authenticate with `Authorization: Bearer <token>` (create tokens on
 your account page or with `rdn token create`). Every POST accepts an `Idempotency-Key` header. Errors are
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     settings = get_settings()
     installed = modules.installed()
     modules.load_job_handlers()
+    # Templates are read once, outside development (checking every file's date on each page costs ~1 ms).
+    templates.env.auto_reload = settings.mode == Mode.dev
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -169,4 +169,10 @@ def format_list(items: list[str], locale: str | None = None) -> str:
 
 
 def format_number(value: float | int, locale: str | None = None) -> str:
-    return format_decimal(value, locale=locale or locale_var.get())
+    return _format_number(value, locale or locale_var.get())
+
+
+@lru_cache(maxsize=8192)
+def _format_number(value: float | int, locale: str) -> str:
+    """Babel's formatting takes tens of microseconds; pages show the same counts again and again."""
+    return format_decimal(value, locale=locale)
