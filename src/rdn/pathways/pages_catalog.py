@@ -134,15 +134,18 @@ def pathways(request: Request, db: DbSession, principal: CurrentPrincipal,
     obstacles = catalog.obstacles_for(db, principal, nationality=values["nationality"],
                                       current_country=values["current_country"])
     year = year or catalog.today().year
-    places = catalog.places_by_country(db, principal, year, pathways=False)
-    places.sort(key=lambda r: i18n.country_name(r.country))
+    # The network's picture of places goes with the catalog as a whole; a search for one family shows its
+    # pathways and the obstacles where it is, and links to the picture.
+    places = None if any(values.values()) else catalog.places_by_country(db, principal, year, pathways=False)
+    if places is not None:
+        places.sort(key=lambda r: i18n.country_name(r.country))
     return render(request, "pathways/pathways.html", {
         "page": result, "values": values, "labels": _labels(), "options": _options(), "notice": _notice(notice),
         "base_query": _query({**values, "year": year if year != catalog.today().year else ""}),
         "obstacles": obstacles, "year": year, "places": places,
-        "totals": {"places": sum(r.places for r in places), "used": sum(r.used for r in places),
-                   "count": sum(r.count for r in places)},
-        "chart": places_chart(places), "can_create": policy.can(principal, "pathway.manage")})
+        "totals": {"places": sum(r.places for r in places or []), "used": sum(r.used for r in places or []),
+                   "count": sum(r.count for r in places or [])},
+        "chart": places_chart(places) if places else None, "can_create": policy.can(principal, "pathway.manage")})
 
 
 @router.get("/pathways/places.csv")
