@@ -153,7 +153,8 @@ class Solution:
 
     assignment: NDArray[np.int64]  # (cases,): the site of each case, -1 unplaced
     objective: float
-    bound: float  # an upper bound: the LP relaxation's optimum over every allowed pair (exact: the optimum)
+    bound: float  # an upper bound: the LP relaxation's optimum over every allowed pair (exact path: the optimum,
+    # or HiGHS's bound when the node limit stops it first)
     seconds: float
     method: str  # "exact" or "lp-rounding"
     status: str = "feasible"  # "optimal" (proved, exact path) or "feasible" (every constraint holds)
@@ -219,7 +220,7 @@ def solve(problem: Problem) -> Solution:
 
 def _emergency(problem: Problem) -> NDArray[np.bool_]:
     n = problem.needs.shape[0]
-    return np.zeros(n, dtype=bool) if problem.emergency is None else problem.emergency
+    return np.zeros(n, dtype=bool) if problem.emergency is None else problem.emergency.astype(bool, copy=False)
 
 
 def _limits(problem: Problem) -> NDArray[np.float64]:
