@@ -278,3 +278,18 @@ def test_the_notebook_example_in_the_docs_runs(tmp_path: Path, monkeypatch: pyte
     printed = capsys.readouterr().out
     assert "placed; gap" in printed and "goes to" in printed and "Score: " in printed
     assert (tmp_path / "assignments.csv").exists() and (tmp_path / "report.json").exists()
+
+
+def test_the_command_prints_only_its_summary_on_stdout(tmp_path: Path) -> None:
+    """A fresh process (HiGHS prints a banner on file descriptor 1 when its first solver is made)."""
+    import subprocess
+    import sys
+
+    make_files(tmp_path)
+    rdn = str(Path(sys.executable).with_name("rdn"))
+    done = subprocess.run([rdn, "match", "solve", "--cases", str(tmp_path / "cases.csv"), "--sites",
+                           str(tmp_path / "sites.csv"), "--out", str(tmp_path / "a.csv"), "--report",
+                           str(tmp_path / "r.json")], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "RDN_MODE": "test"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Placed") and "HiGHS" not in done.stdout

@@ -275,3 +275,24 @@ def test_scores_respect_the_scorer(cases_world: CasesWorld, sites: dict[str, Sit
     assert built.problem.scores.shape == (2, 4) and np.isfinite(built.problem.scores).all()
     germany = [k for k, s in enumerate(built.sites) if s.country == "DE"]
     assert not built.problem.allowed[1, germany].any() and built.problem.allowed[0].all()
+
+
+def test_a_governments_quota_and_its_emergency_reserve_hold(cases_world: CasesWorld, sites: dict[str, Site]) -> None:
+    w = cases_world
+    for code in ("MAD", "BER"):
+        sites[code].active = False  # Canada's two sites alone: 15 places
+    service.set_quota(w.session, actor=w.p("officer_canada"), year=2027, places=6, emergency_reserve=3)
+    normal = [w.open_case(members=household(size=3), processing_priority="normal") for _ in range(2)]
+    emergency = w.open_case(members=household(size=3), processing_priority="emergency")
+    w.session.flush()
+    run = service.start_run(w.session, actor=w.p("caseworker_unhcr"), title="Quota", filters={}, year=2027)
+    w.session.commit()
+    run_jobs()
+    w.session.refresh(run)
+    placed = {p.case_id: p for p in _placements(w, run) if p.site_id is not None}
+    # Six places in all, three of them kept for emergencies: the emergency family and one other.
+    assert emergency.id in placed
+    assert sum(1 for c in normal if c.id in placed) == 1
+    assert sum(p.people for p in placed.values()) == 6
+    unplaced = next(p for p in _placements(w, run) if p.site_id is None)
+    assert unplaced.explanation["placed"] is False

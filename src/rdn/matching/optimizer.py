@@ -50,6 +50,9 @@ Pure arithmetic over arrays: ``rdn.matching`` builds the problem from cases and 
 from __future__ import annotations
 
 import itertools
+import os
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -338,8 +341,33 @@ def _prices(problem: Problem, case_price: NDArray[np.float64], price: NDArray[np
 # --- HiGHS models ---------------------------------------------------------------------------------------------
 
 
+_banner_lock = threading.Lock()
+_banner_shown = False
+
+
+def _quiet_highs() -> highspy.Highs:
+    """The first ``Highs()`` of a process prints HiGHS's banner on file descriptor 1 before any option can stop
+    it (it would land in ``rdn match solve``'s output and the server's log): that one is made with stdout
+    pointed at /dev/null."""
+    global _banner_shown
+    with _banner_lock:
+        if _banner_shown:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _banner_shown = True
+        return h
+
+
 def _highs() -> highspy.Highs:
-    h = highspy.Highs()
+    h = _quiet_highs()
     for name, value in (("output_flag", False), ("threads", 1), ("random_seed", 0), ("presolve", "on")):
         h.setOptionValue(name, value)
     return h

@@ -449,7 +449,7 @@ def build(session: Session, run: Run) -> Built:
                 allowed[i] &= in_country
     weights = np.array([PRIORITY_WEIGHTS.get(f.priority, 1.0) for f in facts], dtype=float)
     extra: dict[str, Any] = {}
-    if m and "site_group" in optimizer.Problem.__dataclass_fields__:  # TODO(quotas): drop once landed
+    if m:
         groups = sorted({s.org_id for s in sites}, key=str)
         group_of = {g: k for k, g in enumerate(groups)}
         found = {q.org_id: q for q in session.scalars(select(Quota).where(Quota.year == run.year,
