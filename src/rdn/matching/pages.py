@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from rdn.cases.models import CATEGORY_NAMES, PRIORITY_NAMES, Category, Priority
 from rdn.cases.pipeline import STAGE_NAMES, Stage
-from rdn.core import i18n, policy
+from rdn.core import clock, i18n, policy
 from rdn.core.errors import Conflict, ValidationFailed
 from rdn.core.i18n import gettext as _
 from rdn.core.modules import page_router
@@ -93,7 +93,7 @@ def runs(request: Request, db: DbSession, principal: CurrentPrincipal, page: Ann
          stage: Annotated[str, Query(max_length=40)] = "", q: Annotated[str, Query(max_length=100)] = "") -> Response:
     result = service.list_runs(db, principal, page=page)
     values = {"priority": priority, "category": category, "nationality": nationality,
-              "current_country": current_country, "stage": stage, "q": q, "title": "", "year": service.today().year}
+              "current_country": current_country, "stage": stage, "q": q, "title": "", "year": clock.now().year}
     return render(request, "matching/runs.html", {
         "page": result, "labels": _labels(), "options": _filter_options(), "values": values, "errors": {},
         "can_start": policy.can(principal, "match.run.write")})
@@ -312,7 +312,7 @@ async def update_site(request: Request, site_id: uuid.UUID, db: DbSession, princ
 @router.get("/matching/quotas")
 def quotas(request: Request, db: DbSession, principal: CurrentPrincipal,
            year: Annotated[int | None, Query(ge=2000, le=2100)] = None, notice: str | None = None) -> Response:
-    year = year or service.today().year
+    year = year or clock.now().year
     rows = service.quotas(db, principal, year)
     mine = next((q for o, q in rows if o.id == principal.org_id), None)
     return render(request, "matching/quotas.html", {
@@ -328,7 +328,7 @@ def set_quota(request: Request, db: DbSession, principal: CurrentPrincipal,
         service.set_quota(db, actor=principal, year=year, places=places, emergency_reserve=emergency_reserve)
     except ValidationFailed as exc:
         errors = _errors(db, exc)
-        year_n = int(year) if year.isdigit() else service.today().year
+        year_n = int(year) if year.isdigit() else clock.now().year
         return render(request, "matching/quotas.html", {
             "rows": service.quotas(db, principal, year_n), "year": year_n, "errors": errors,
             "mine": None, "values": {"places": places, "emergency_reserve": emergency_reserve},

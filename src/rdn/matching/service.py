@@ -15,7 +15,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -399,6 +398,7 @@ class Built:
     orgs: dict[uuid.UUID, Organization]
     case_table: Any
     site_table: Any
+    scorer: Any  # the one that scored the problem (it also explains its scores)
 
 
 def sites_for(session: Session, run: Run) -> list[Site]:
@@ -429,7 +429,8 @@ def build(session: Session, run: Run) -> Built:
     capacity = np.array([[s.capacity(r) for r in RESOURCE_ORDER] for s in sites], dtype=float).reshape(m, -1)
     case_table = scoring.CaseTable.from_rows([_case_row(p, f) for p, f in zip(placements, facts, strict=True)])
     site_table = scoring.SiteTable.from_rows([_site_row(s) for s in sites])
-    scores = scoring.load_scorer().scores(case_table, site_table) if n and m else np.zeros((n, m))
+    scorer = scoring.load_scorer()
+    scores = scorer.scores(case_table, site_table) if n and m else np.zeros((n, m))
     allowed = np.ones((n, m), dtype=bool)
     country = np.array([s.country for s in sites])
     locality = np.array([s.locality.strip().lower() for s in sites])
@@ -464,7 +465,7 @@ def build(session: Session, run: Run) -> Built:
                                                dtype=float),
                      "emergency": np.array([f.priority == "emergency" for f in facts], dtype=bool)}
     problem = optimizer.Problem(np.nan_to_num(scores.astype(float)), allowed, needs, capacity, weights, **extra)
-    return Built(problem, placements, facts, sites, orgs, case_table, site_table)
+    return Built(problem, placements, facts, sites, orgs, case_table, site_table, scorer)
 
 
 def _case_row(p: Placement, f: CaseFacts) -> dict[str, str]:
@@ -508,7 +509,7 @@ def solve_run(session: Session, run_id: uuid.UUID) -> Run:
     solution = optimizer.solve(built.problem)
     problem, sites = built.problem, built.sites
     labels = [f"{s.name} ({s.country})" for s in sites]
-    scorer = scoring.load_scorer()
+    scorer = built.scorer
     context = explaining.prepare(problem, solution)
     for i, placement in enumerate(built.placements):
         j = int(solution.assignment[i])
@@ -751,7 +752,3 @@ def compare(session: Session, a: Run, b: Run) -> dict[str, Any]:
             "moved": [(p, sites.get(p.site_id), sites.get(rows_b[p.case_id].site_id)) for p in moved[:200]],
             "moved_count": len(moved),
             "countries": [(c, ca.get(c, 0), cb.get(c, 0)) for c in sorted(set(ca) | set(cb))]}
-
-
-def today() -> date:
-    return clock.now().date()

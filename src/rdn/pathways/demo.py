@@ -6,8 +6,8 @@ from rdn.core.modules import DemoContext
 
 
 def seed(ctx: DemoContext) -> None:
-    from rdn.pathways import catalog, library, obstacles
+    from rdn.pathways import catalog, demo_obstacles, library
 
     catalog.seed(ctx)
-    obstacles.seed(ctx)
+    demo_obstacles.seed(ctx)
     library.seed(ctx)

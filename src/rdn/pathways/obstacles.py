@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -574,24 +574,11 @@ def _follow_ups_job(ctx: outbox.JobContext) -> None:
     remind_follow_ups(ctx.session)
 
 
-# Demo ---------------------------------------------------------------------------------------------------------
-
-
-def seed(ctx: Any) -> None:
-    from rdn.pathways.demo_obstacles import seed as seed_obstacles
-
-    seed_obstacles(ctx)
-
-
 def stage_label(stage: str) -> str:
     try:
         return _(STAGE_NAMES[Stage(stage)])
     except ValueError:
         return stage
-
-
-def now() -> datetime:
-    return clock.now()
 
 
 def checklist_extra(session: Session, actor: Principal, access: Any) -> dict[str, Any]:

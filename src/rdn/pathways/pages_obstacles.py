@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from rdn.cases.models import CHECKLIST_NAMES, ChecklistItem
 from rdn.cases.pages import CHECKLIST_EXTRAS
 from rdn.cases.policy import access_case
-from rdn.core import i18n, policy
+from rdn.core import clock, i18n, policy
 from rdn.core.errors import Conflict, ValidationFailed
 from rdn.core.i18n import gettext as _
 from rdn.core.modules import page_router
@@ -148,7 +148,7 @@ def _obstacle(request: Request, db: Session, principal: Any, obstacle: Obstacle,
         "can_update": policy.can(principal, "obstacle.update", obstacle),
         "can_report": policy.can(principal, "obstacle.report"),
         "can_act": policy.can(principal, "obstacle.action", obstacle),
-        "me": principal.org_id, "today": service.now().date()}, status=status)
+        "me": principal.org_id, "today": clock.now().date()}, status=status)
 
 
 @router.get("/obstacles/{obstacle_id}/edit")
