@@ -4,9 +4,11 @@ against places used).
 
 A fresh database is migrated and seeded with ``--pathways`` pathways (default 2,000) of 30 destination
 governments and ``--obstacles`` obstacles (default 5,000), spread over about 150 nationalities and 60 host
-countries, inserted directly with the models (keys computed as the service computes them). A real ``rdn serve``
-(one process, no worker) is then driven by ``--clients`` concurrent clients (default 10), each a caseworker of
-an agency with an API token and a browser session, for ``--seconds`` per scenario after a warm-up:
+countries, inserted directly with the models (search keys computed as the service computes them). Real
+``rdn serve`` processes (no worker; on PostgreSQL one per CPU as docs/operations.md deploys them, on SQLite one, as its
+single-process mode runs; ``--servers`` to choose), each on a port of its own as behind a load balancer, are then
+driven by ``--clients`` concurrent clients (default 10) on the same machine, each a caseworker of an agency with
+an API token and a browser session, for ``--seconds`` per scenario after a warm-up:
 
 * api: ``GET /api/v1/pathways?nationality=..&current_country=..`` (now and then ``status=open`` or page 2);
 * page: ``GET /pathways?nationality=..&current_country=..`` (pathways, obstacles, the places picture).
@@ -15,7 +17,7 @@ Goal: p95 under 100 ms for each.
 
     .venv/bin/python bench/pathways.py [--pg postgresql+psycopg://postgres@127.0.0.1:5432/rdn_bench_pathways]
                                        [--pathways 2000] [--obstacles 5000] [--clients 10] [--seconds 20]
-                                       [--warmup 3] [--scenarios api,page] [--keep]
+                                       [--warmup 3] [--scenarios api,page] [--servers N] [--keep]
 
 Without ``--pg`` the database is a temporary SQLite file. With ``--pg`` the database named in the URL is
 created (dropped first if it exists) through the server's ``postgres`` database, and dropped at the end unless
@@ -58,7 +60,7 @@ from rdn.core.audit import Actor  # noqa: E402
 from rdn.core.tenancy import Organization, OrgKind, Role  # noqa: E402
 from rdn.core.web import session_cookie_name  # noqa: E402
 from rdn.network import service as network  # noqa: E402
-from rdn.pathways.catalog import pathway_keys  # noqa: E402
+from rdn.pathways.catalog import key_rows  # noqa: E402
 from rdn.pathways.models import (  # noqa: E402
     Obstacle,
     ObstacleStatus,
@@ -168,12 +170,13 @@ def seed(url: str, n_pathways: int, n_obstacles: int) -> Seeded:
             rows.append(Pathway(
                 org_id=gov.id, country=gov.country, name=f"{kind.value.replace('_', ' ').title()} {i}", type=kind,
                 description=f"Benchmark pathway {i}.", nationalities=eligible, locations=where, categories=[],
-                conditions="", keys=pathway_keys(eligible, where), year=year, places=places,
+                conditions="", year=year, places=places,
                 places_used=rng.randint(0, places), processing_days=rng.randint(30, 900), fee_amount=None,
                 fee_currency="", documents=["Identity document"], responsible=f"Ministry {gov.country}",
                 status=rng.choice(statuses), status_since=now.date(), created_at=now, updated_at=now))
         session.add_all(rows)
         session.flush()
+        session.add_all([key for row in rows for key in key_rows(row.id, row.nationalities, row.locations)])
         obstacles = []
         for i in range(n_obstacles):
             affected = [] if rng.random() < 0.3 else sorted(set(rng.choices(nats, nat_weights, k=rng.randint(1, 4))))
@@ -188,6 +191,9 @@ def seed(url: str, n_pathways: int, n_obstacles: int) -> Seeded:
                 updated_at=now - timedelta(days=rng.randint(0, 300))))
         session.add_all(obstacles)
         session.commit()
+    with engine.connect() as conn:  # statistics, as a database in service has them
+        conn.execute(text("ANALYZE"))
+        conn.commit()
     engine.dispose()
     return Seeded(n_pathways, n_obstacles, time.perf_counter() - started)
 
@@ -346,10 +352,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per scenario")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per scenario")
     parser.add_argument("--scenarios", default="api,page")
-    parser.add_argument("--servers", type=int, default=1, help="rdn serve processes (one port each)")
+    parser.add_argument("--servers", type=int, default=None,
+                        help="rdn serve processes (one port each); default: one per CPU on PostgreSQL (the "
+                             "production deployment), one on SQLite (the single-process mode)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
+    if args.servers is None:
+        args.servers = (os.cpu_count() or 1) if args.pg else 1
     tmp = tempfile.TemporaryDirectory(prefix="rdn-bench-pathways-")
     if args.pg:
         url, drop = postgres(args.pg)

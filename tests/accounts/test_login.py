@@ -215,6 +215,23 @@ def test_idle_session_ends_after_thirty_minutes(app, network):
     assert r.headers["location"].startswith("/login")
 
 
+def test_last_seen_is_written_at_most_every_thirty_seconds(app, network, session):
+    c = sign_in(app, network.sponsor_group_a, None)
+
+    def seen() -> datetime:
+        session.expire_all()
+        return session.scalars(select(UserSession.last_seen_at).where(
+            UserSession.user_id == network.sponsor_group_a.id).order_by(UserSession.created_at.desc())).first()
+
+    first = seen()
+    clock.advance(timedelta(seconds=20))
+    assert c.get("/").status_code == 200
+    assert seen() == first  # too soon: nothing written
+    clock.advance(timedelta(seconds=20))
+    assert c.get("/").status_code == 200
+    assert seen() == clock.now() != first
+
+
 def test_session_ends_after_twelve_hours_even_when_used(app, network, settings):
     assert settings.session_absolute_hours == 12
     c = sign_in(app, network.sponsor_group_a, None)

@@ -126,6 +126,28 @@ def test_step_up_is_needed_again_after_ten_minutes(client, network, session):
 
 
 @pytest.mark.usefixtures("frozen_clock")
+def test_last_used_is_written_at_most_once_a_minute(app, network, session):
+    admin = network.admin_secretariat
+    read = api_token(session, admin, network.orgs["secretariat"], ["read"])
+
+    def last_used() -> datetime | None:
+        session.expire_all()
+        return session.scalars(select(ApiToken.last_used_at).where(ApiToken.user_id == admin.id)).one()
+
+    c = TestClient(app)
+    assert last_used() is None
+    assert c.get("/api/v1/me", headers=read).status_code == 200
+    first = last_used()
+    assert first == clock.now()
+    clock.advance(timedelta(seconds=50))
+    assert c.get("/api/v1/me", headers=read).status_code == 200
+    assert last_used() == first  # within the minute: not written again
+    clock.advance(timedelta(seconds=20))
+    assert c.get("/api/v1/me", headers=read).status_code == 200
+    assert last_used() == clock.now() != first
+
+
+@pytest.mark.usefixtures("frozen_clock")
 def test_scopes_limit_what_a_token_can_do(app, network, session):
     admin = network.admin_secretariat
     secretariat = network.orgs["secretariat"]

@@ -124,14 +124,19 @@ def countries(locale: str = DEFAULT_LOCALE) -> tuple[tuple[str, str], ...]:
     ))
 
 
+@lru_cache(maxsize=16)
+def _country_names(locale: str) -> dict[str, str]:
+    return dict(countries(locale))
+
+
 def is_country(code: str | None) -> bool:
-    return bool(code) and code in dict(countries())  # type: ignore[operator]
+    return bool(code) and code in _country_names(DEFAULT_LOCALE)  # type: ignore[operator]
 
 
 def country_name(code: str | None, locale: str | None = None) -> str:
     if not code:
         return ""
-    return dict(countries(locale or locale_var.get())).get(code, code)
+    return _country_names(locale or locale_var.get()).get(code, code)
 
 
 def format_datetime(value: datetime | None, locale: str | None = None, fmt: str = "medium") -> str:

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -153,6 +153,9 @@ class Principal:
     scopes: frozenset[str] | None = None  # None: a browser session, every scope
     mfa_at: datetime | None = None
     csrf_token: str | None = None
+    #: Authenticated without writing (``authenticate(touch=False)``) when the session's "last seen" or the
+    #: token's "last used" was due to be written: :func:`record_use` writes it.
+    use_due: bool = False
 
     @property
     def org_id(self) -> uuid.UUID | None:
@@ -342,6 +345,9 @@ def default_org_id(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
     ).first()
 
 
+SEEN_EVERY = timedelta(seconds=30)  # a session's "last seen" is written at most this often
+
+
 def find_session(session: Session, token: str | None, *, touch: bool = True) -> UserSession | None:
     """The live session for a cookie token, or None if unknown, revoked, idle too long or expired."""
     if not token or len(token) > 128:
@@ -353,7 +359,7 @@ def find_session(session: Session, token: str | None, *, touch: bool = True) -> 
     idle = timedelta(minutes=get_settings().session_idle_minutes)
     if now >= row.expires_at or now - row.last_seen_at > idle:
         return None
-    if touch and now - row.last_seen_at > timedelta(seconds=30):
+    if touch and now - row.last_seen_at > SEEN_EVERY:
         row.last_seen_at = now
     return row
 
@@ -479,7 +485,7 @@ def principal_for(session: Session, user: User, *, org_id: uuid.UUID | None, via
     )
 
 
-def _token_principal(session: Session, plaintext: str) -> Principal | None:
+def _token_principal(session: Session, plaintext: str, *, touch: bool = True) -> Principal | None:
     """The caller of an API token, in one query (every API call makes it): the token (unknown, revoked or
     expired: None), its user (inactive: None), and the user's roles in the token's organization (a token acts
     there only, and only while its user still belongs to it and it is active). "Last used" is written at
@@ -502,21 +508,26 @@ def _token_principal(session: Session, plaintext: str) -> Principal | None:
     row = rows[0]
     if row.revoked_at is not None or (row.expires_at is not None and now >= row.expires_at):
         return None
-    if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=60):
+    due = row.last_used_at is None or now - row.last_used_at > timedelta(seconds=60)
+    if due and touch:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
     if not row.active or row.org_id is None:
         return None
     org = OrgRoles(row.org_id, row.org_name, row.short_name, OrgKind(row.kind), row.country,
                    frozenset(Role(r.role) for r in rows if r.role is not None))
     return Principal(user_id=row.user_id, email=row.email, full_name=row.full_name, locale=row.locale, org=org,
-                     orgs=(org,), via="token", token_id=row.id, token_name=row.name, scopes=frozenset(row.scopes))
+                     orgs=(org,), via="token", token_id=row.id, token_name=row.name, scopes=frozenset(row.scopes),
+                     use_due=due and not touch)
 
 
-def authenticate(session: Session, *, bearer: str | None, cookie: str | None) -> Principal | None:
-    """Resolve the caller from a bearer token or a session cookie (an active session only)."""
+def authenticate(session: Session, *, bearer: str | None, cookie: str | None, touch: bool = True
+                 ) -> Principal | None:
+    """Resolve the caller from a bearer token or a session cookie (an active session only). With ``touch``
+    false nothing is written: the principal says whether "last seen" or "last used" was due
+    (``use_due``), for :func:`record_use` to write in a transaction of its own."""
     if bearer is not None:
-        return _token_principal(session, bearer)
-    row = find_session(session, cookie)
+        return _token_principal(session, bearer, touch=touch)
+    row = find_session(session, cookie, touch=touch)
     if row is None or row.stage != SessionStage.active:
         return None
     user = session.get(User, row.user_id)
@@ -526,4 +537,16 @@ def authenticate(session: Session, *, bearer: str | None, cookie: str | None) ->
     if principal.org is not None and principal.org.kind in MFA_REQUIRED_KINDS and row.mfa_at is None:
         # Given a role that needs MFA after signing in without it: sign in again (and enrol).
         return None
+    if not touch and clock.now() - row.last_seen_at > SEEN_EVERY:
+        principal = replace(principal, use_due=True)
     return principal
+
+
+def record_use(session: Session, principal: Principal) -> None:
+    """Write the "last seen" of the principal's session, or the "last used" of its token (now)."""
+    now = clock.now()
+    if principal.token_id is not None:
+        session.execute(update(ApiToken).where(ApiToken.id == principal.token_id).values(last_used_at=now))
+    elif principal.session_id is not None:
+        session.execute(update(UserSession).where(UserSession.id == principal.session_id,
+                                                  UserSession.last_seen_at < now).values(last_seen_at=now))

@@ -16,8 +16,9 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -28,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -86,16 +88,24 @@ def resolve_principal(request: Request) -> Principal | None:
     bearer = _bearer(request) if request.url.path.startswith("/api/") else None
     cookie = None if bearer is not None else request.cookies.get(session_cookie_name())
     principal = None
-    if bearer and get_db(request).get_bind().dialect.name == "postgresql":
-        # An API token on PostgreSQL: checked in the request's own transaction (one query, no second
-        # connection, BEGIN and COMMIT of its own on the API's busiest path).
-        principal = identity.authenticate(get_db(request), bearer=bearer, cookie=None)
-    elif bearer or cookie:
+    if not (bearer or cookie):
+        pass
+    elif db.dialect_name(get_db(request)) == "postgresql":
+        # On PostgreSQL the check reads in the request's own transaction (no second connection, BEGIN and
+        # COMMIT of its own on the busiest paths).
+        principal = identity.authenticate(get_db(request), bearer=bearer, cookie=cookie, touch=False)
+    else:
         # A transaction of its own, even inside a route's unit of work: on SQLite every transaction takes the
         # write lock at BEGIN, so a request session opened here would lock out the other transactions some
-        # handlers open (idempotency keys, a live room's access check) until the request ends.
+        # handlers open (idempotency keys, a live room's access check) until the request ends. The check only
+        # reads, in a transaction that takes no lock, so concurrent requests do not queue for it.
+        with db.read_only() as session:
+            principal = identity.authenticate(session, bearer=bearer, cookie=cookie, touch=False)
+    if principal is not None and principal.use_due:
+        # "Last seen" or "last used", at most every 30 or 60 seconds, in a short transaction of its own (so
+        # that it holds whatever the request's own unit of work does).
         with db.transaction() as session:
-            principal = identity.authenticate(session, bearer=bearer, cookie=cookie)
+            identity.record_use(session, principal)
     state.principal = principal
     return principal
 
@@ -391,6 +401,21 @@ def static_url(path: str) -> str:
     return f"/static/{path}?v={version}"
 
 
+@lru_cache(maxsize=16)
+def _country_options_html(locale: str) -> str:
+    return "".join(f'<option value="{code}">{escape(name)}</option>' for code, name in i18n.countries(locale))
+
+
+def country_options(selected: str | Iterable[str] | None = None) -> Markup:
+    """The ``<option>`` of every country, by name in the page's language, ``selected`` (a code, or several)
+    marked: built once per language (a page with two country lists spent a third of its rendering on them)."""
+    html = _country_options_html(locale_var.get())
+    for code in [selected] if isinstance(selected, str) else (selected or ()):
+        if isinstance(code, str) and len(code) == 2 and code.isalpha():
+            html = html.replace(f'<option value="{code}">', f'<option value="{code}" selected>', 1)
+    return Markup(html)  # noqa: S704 - names escaped above; codes are two letters
+
+
 def _make_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -405,6 +430,7 @@ def _make_templates() -> Jinja2Templates:
     env.globals.update(
         static_url=static_url,
         country_name=i18n.country_name,
+        country_options=country_options,
         locales=i18n.LOCALES,
         can=policy.can,
     )

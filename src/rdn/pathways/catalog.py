@@ -2,9 +2,10 @@
 
 A government's administrators and officers keep their own pathways; every member's staff searches the whole
 catalog. The question a caseworker asks is "which pathways could a Venezuelan family in Colombia use?": each
-pathway stores search ``keys`` computed on every write from its eligible nationalities ("n:VE", or "n:*" when
-any nationality is eligible) and the countries applicants may be in ("l:CO", or "l:*"), so the search is two
-key probes (``?|`` on PostgreSQL's jsonb, ``json_each`` on SQLite) rather than list logic in Python.
+pathway's search keys (rows of ``pathway_keys``) are written on every change of its eligible nationalities
+("n:VE") and the countries applicants may be in ("l:CO"); a pathway open to any nationality (or location) has
+none of that kind, and search matches its empty list instead. The search is then two index probes and a test
+of two short lists, on either database, rather than list logic in Python.
 
 Beside the pathways, the search shows the obstacles known in the applicant's country that affect their
 nationality (:func:`obstacles_for`), and the catalog draws places offered against places used per destination
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, case, cast, func, or_, select
+from sqlalchemy import Select, Text, case, cast, delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -35,7 +36,15 @@ from rdn.core.identity import Principal
 from rdn.core.modules import DemoContext
 from rdn.core.pagination import MAX_PER_PAGE, Page, paginate
 from rdn.core.tenancy import Organization
-from rdn.pathways.models import Obstacle, ObstacleStatus, Pathway, PathwayStatus, PathwayType, Severity
+from rdn.pathways.models import (
+    Obstacle,
+    ObstacleStatus,
+    Pathway,
+    PathwayKey,
+    PathwayStatus,
+    PathwayType,
+    Severity,
+)
 
 MAX_CODES = 120  # eligible nationalities or locations listed on one pathway
 MAX_DOCUMENTS = 30
@@ -201,8 +210,21 @@ def clean_pathway(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def pathway_keys(nationalities: list[str], locations: list[str]) -> list[str]:
-    """What search matches: "n:VE" per eligible nationality (or "n:*"), "l:CO" per location (or "l:*")."""
-    return ([f"n:{c}" for c in nationalities] or ["n:*"]) + ([f"l:{c}" for c in locations] or ["l:*"])
+    """What search matches: "n:VE" per eligible nationality, "l:CO" per location. A pathway open to any
+    nationality (or location) has no "n:" (or "l:") key: search matches its empty list instead, so that the
+    many pathways open to all do not make every probe long."""
+    return [f"n:{c}" for c in nationalities] + [f"l:{c}" for c in locations]
+
+
+def key_rows(pathway_id: uuid.UUID, nationalities: list[str], locations: list[str]) -> list[PathwayKey]:
+    return [PathwayKey(key=key, pathway_id=pathway_id) for key in dict.fromkeys(pathway_keys(nationalities,
+                                                                                              locations))]
+
+
+def _set_keys(session: Session, pathway: Pathway) -> None:
+    """Replace the pathway's search keys with those of its nationalities and locations now."""
+    session.execute(delete(PathwayKey).where(PathwayKey.pathway_id == pathway.id))
+    session.add_all(key_rows(pathway.id, pathway.nationalities, pathway.locations))
 
 
 def pathway_values(pathway: Pathway) -> dict[str, Any]:
@@ -214,11 +236,11 @@ def pathway_values(pathway: Pathway) -> dict[str, Any]:
 
 def _insert(session: Session, actor: Principal | Actor, org: Organization, values: dict[str, Any]) -> Pathway:
     now = clock.now()
-    pathway = Pathway(org_id=org.id, country=org.country, keys=pathway_keys(values["nationalities"],
-                                                                            values["locations"]),
-                      status_since=now.date(), created_at=now, updated_at=now, **values)
+    pathway = Pathway(org_id=org.id, country=org.country, status_since=now.date(), created_at=now, updated_at=now,
+                      **values)
     session.add(pathway)
     session.flush()
+    _set_keys(session, pathway)
     audit.record(session, action="pathway.create", actor=actor, object_type="pathway", object_id=pathway.id,
                  org_id=org.id, details={"name": pathway.name, "country": pathway.country,
                                          "type": pathway.type.value, "status": pathway.status.value})
@@ -247,7 +269,8 @@ def update_pathway(session: Session, *, actor: Principal, pathway: Pathway, data
         setattr(pathway, key, value)
     if "status" in changed:
         pathway.status_since = today()
-    pathway.keys = pathway_keys(pathway.nationalities, pathway.locations)
+    if "nationalities" in changed or "locations" in changed:
+        _set_keys(session, pathway)
     pathway.updated_at = clock.now()
     details: dict[str, Any] = {"changed": sorted(changed)}
     if "status" in changed:
@@ -284,17 +307,33 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+#: What a list of pathways shows (the search page reads these columns only, not whole pathways).
+LISTED = (Pathway.id, Pathway.country, Pathway.name, Pathway.type, Pathway.status, Pathway.year, Pathway.places,
+          Pathway.places_used, Pathway.processing_days, Pathway.fee_amount, Pathway.fee_currency)
+#: What the obstacles beside a search show.
+OBSTACLE_LISTED = (Obstacle.id, Obstacle.title, Obstacle.type, Obstacle.severity, Obstacle.status,
+                   Obstacle.nationalities)
+
+
+def _listed_or_any(codes: Any, key: str) -> Any:
+    """The pathway names the code (its key), or lists no code at all (open to any)."""
+    return or_(cast(codes, Text) == "[]",
+               Pathway.id.in_(select(PathwayKey.pathway_id).where(PathwayKey.key == key)))
+
+
 def search(session: Session, actor: Principal, *, nationality: str = "", current_country: str = "",
-           type: str = "", status: str = "", q: str = "", page: int = 1, per_page: int = 25) -> Page[Pathway]:
+           type: str = "", status: str = "", q: str = "", page: int = 1, per_page: int = 25,
+           listed: bool = False) -> Page[Any]:
     """The pathways open to people of ``nationality`` who are in ``current_country`` (each optional), open ones
-    first, then by destination country and name."""
+    first, then by destination country and name: whole pathways, or with ``listed`` rows of the LISTED
+    columns."""
     policy.require(actor, "pathway.read")
     stmt = policy.scoped(actor, Pathway)
     nat, where = _code(nationality, "nationality"), _code(current_country, "current_country")
     if nat:
-        stmt = stmt.where(has_any(Pathway.keys, _keys([f"n:{nat}", "n:*"])))
+        stmt = stmt.where(_listed_or_any(Pathway.nationalities, f"n:{nat}"))
     if where:
-        stmt = stmt.where(has_any(Pathway.keys, _keys([f"l:{where}", "l:*"])))
+        stmt = stmt.where(_listed_or_any(Pathway.locations, f"l:{where}"))
     if type:
         errors: list[FieldError] = []
         kind = _enum(PathwayType, type, "type", errors)
@@ -314,27 +353,33 @@ def search(session: Session, actor: Principal, *, nationality: str = "", current
                               func.lower(Pathway.responsible).like(like, escape="\\")))
     open_first = case((Pathway.status == PathwayStatus.open, 0), else_=1)
     return _paginate(session, stmt.order_by(open_first, Pathway.country, Pathway.name, Pathway.id), page=page,
-                     per_page=per_page)
+                     per_page=per_page, listed=listed)
 
 
-def _paginate(session: Session, stmt: Select[Any], *, page: int, per_page: int) -> Page[Any]:
-    """``rdn.core.pagination.paginate`` in one query where it can: the page's rows carry the count of every match
-    (a window), so the key probes run once rather than once for the count and again for the page."""
+def _paginate(session: Session, stmt: Select[Any], *, page: int, per_page: int, listed: bool) -> Page[Any]:
+    """``rdn.core.pagination.paginate`` in one query where it can: the page's ids carry the count of every match
+    (a window), so the key probes run once rather than once for the count and again for the page; the page's
+    pathways are then read by id (sorting and counting ids only, not whole rows)."""
     page, per_page = max(1, page), max(1, min(MAX_PER_PAGE, per_page))
-    rows = session.execute(stmt.add_columns(func.count().over()).limit(per_page)
+    rows = session.execute(stmt.with_only_columns(Pathway.id, func.count().over()).limit(per_page)
                            .offset((page - 1) * per_page)).all()
     if rows:
-        return Page([row[0] for row in rows], int(rows[0][1]), page, per_page)
+        ids = [row[0] for row in rows]
+        chosen = select(*LISTED) if listed else select(Pathway)
+        read = session.execute if listed else session.scalars
+        found = {p.id: p for p in read(chosen.where(Pathway.id.in_(ids)))}
+        return Page([found[i] for i in ids if i in found], int(rows[0][1]), page, per_page)
     if page == 1:
         return Page([], 0, page, per_page)
-    return paginate(session, stmt, page=page, per_page=per_page)  # past the end: count them
+    return paginate(session, stmt.with_only_columns(*LISTED) if listed else stmt, page=page,
+                    per_page=per_page)  # past the end: count them
 
 
 def obstacles_for(session: Session, actor: Principal, *, nationality: str, current_country: str
-                  ) -> list[Obstacle]:
+                  ) -> list[Any]:
     """The unresolved obstacles in ``current_country`` that affect people of ``nationality`` (those naming it,
-    and those affecting everyone), most severe first; at most MAX_OBSTACLES. Empty without a country, or for
-    a caller who may not read obstacles."""
+    and those affecting everyone), most severe first, as rows of the OBSTACLE_LISTED columns; at most
+    MAX_OBSTACLES. Empty without a country, or for a caller who may not read obstacles."""
     where = _code(current_country, "current_country")
     nat = _code(nationality, "nationality")
     if not where or not policy.can(actor, "obstacle.read"):
@@ -346,7 +391,7 @@ def obstacles_for(session: Session, actor: Principal, *, nationality: str, curre
                               cast(Obstacle.nationalities, Text) == "[]"))
     rank = case(SEVERITY_RANK, value=Obstacle.severity, else_=0)
     stmt = stmt.order_by(rank.desc(), Obstacle.updated_at.desc(), Obstacle.id).limit(MAX_OBSTACLES)
-    return list(session.scalars(stmt))
+    return list(session.execute(stmt.with_only_columns(*OBSTACLE_LISTED)))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text, text
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rdn.core import clock
@@ -75,8 +75,6 @@ class Pathway(Base):
     locations: Mapped[list[str]] = mapped_column(default=list)  # countries applicants may be in; empty: any
     categories: Mapped[list[str]] = mapped_column(default=list)  # UNHCR submission categories; empty: any
     conditions: Mapped[str] = mapped_column(Text, default="")  # other conditions, in words
-    # What search matches: "n:VE" for each eligible nationality (or "n:*"), "l:CO" for each location ("l:*").
-    keys: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
     year: Mapped[int] = mapped_column(Integer)
     places: Mapped[int] = mapped_column(Integer, default=0)  # a year
     places_used: Mapped[int] = mapped_column(Integer, default=0)
@@ -91,6 +89,17 @@ class Pathway(Base):
     closes_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class PathwayKey(Base):
+    """What search matches, one row per key of a pathway: "n:VE" for each eligible nationality, "l:CO" for each
+    country applicants may be in (none when open to any). Keyed by the key first, so a search is two index range
+    scans (one per side) on either database, instead of reading every pathway's lists."""
+
+    __tablename__ = "pathway_keys"
+
+    key: Mapped[str] = mapped_column(String(8), primary_key=True)
+    pathway_id: Mapped[uuid.UUID] = mapped_column(_fk("pathways"), primary_key=True, index=True)
 
 
 class ObstacleType(StrEnum):

@@ -8,6 +8,7 @@ import csv
 import io
 import math
 import uuid
+from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -64,6 +65,16 @@ def _errors(db: Session, exc: ValidationFailed) -> dict[str, str]:
 
 
 def _labels() -> dict[str, Any]:
+    return _labels_in(i18n.locale_var.get())
+
+
+def _options() -> dict[str, Any]:
+    return _options_in(i18n.locale_var.get())
+
+
+@lru_cache(maxsize=16)
+def _labels_in(locale: str) -> dict[str, Any]:
+    """The names of the kinds and states, in ``locale`` (the page's language; built once per language)."""
     return {"type": {k.value: _(v) for k, v in PATHWAY_TYPE_NAMES.items()},
             "status": {k.value: _(v) for k, v in PATHWAY_STATUS_NAMES.items()},
             "category": {k.value: _(v) for k, v in CATEGORY_NAMES.items()},
@@ -72,11 +83,12 @@ def _labels() -> dict[str, Any]:
             "obstacle_status": {k.value: _(v) for k, v in OBSTACLE_STATUS_NAMES.items()}}
 
 
-def _options() -> dict[str, Any]:
+@lru_cache(maxsize=16)
+def _options_in(locale: str) -> dict[str, Any]:
     return {"type": [(k.value, _(v)) for k, v in PATHWAY_TYPE_NAMES.items()],
             "status": [(k.value, _(v)) for k, v in PATHWAY_STATUS_NAMES.items()],
             "category": [(c.value, f"{c.value} · {_(CATEGORY_NAMES[c])}") for c in Category],
-            "countries": i18n.countries(i18n.locale_var.get())}
+            "countries": i18n.countries(locale)}
 
 
 def _nice(top: int) -> int:
@@ -130,7 +142,7 @@ def pathways(request: Request, db: DbSession, principal: CurrentPrincipal,
     values = {"nationality": nationality.upper(), "current_country": current_country.upper(), "type": type,
               "status": status, "q": q}
     catalog.reading(db)
-    result = catalog.search(db, principal, page=page, **values)
+    result = catalog.search(db, principal, page=page, listed=True, **values)
     obstacles = catalog.obstacles_for(db, principal, nationality=values["nationality"],
                                       current_country=values["current_country"])
     year = year or catalog.today().year
