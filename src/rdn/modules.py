@@ -9,13 +9,14 @@ def installed() -> list[Module]:
     from rdn.accounts.module import module as accounts
     from rdn.cases.module import module as cases
     from rdn.matching.module import module as matching
+    from rdn.mobility.module import module as mobility
     from rdn.network.module import module as network
     from rdn.ops.module import module as ops
     from rdn.pathways.module import module as pathways
     from rdn.redphone.module import module as redphone
     from rdn.web.module import module as shell
 
-    return [shell, accounts, network, redphone, cases, matching, pathways, ops]
+    return [shell, accounts, network, redphone, cases, matching, pathways, mobility, ops]
 
 
 def load_job_handlers() -> None:

@@ -1,0 +1,1 @@
+"""Safe Mobility: registration, screening and referral in people's own communities."""
