@@ -1223,6 +1223,13 @@ def save_rule(session: Session, *, actor: Principal | Actor, office: Office, dat
     """Save a new rule (version 1 of a new ``rule_key``) or a new version of ``rule`` (the same key, the next
     version; ``rule`` is retired), then re-screen the office's open registrations so that their results follow
     the new version. Audited with what it moved."""
+    return save_rule_moving(session, actor=actor, office=office, data=data, rule=rule, today=today, batch=batch)[0]
+
+
+def save_rule_moving(session: Session, *, actor: Principal | Actor, office: Office, data: Mapping[str, Any],
+                     rule: ScreeningRule | None = None, today: date | None = None,
+                     batch: int = 1000) -> tuple[ScreeningRule, RulePreview]:
+    """:func:`save_rule`, also telling what it moved (as :func:`preview_rule` foretold)."""
     _allowed(actor, "mobility.rules.manage", office)
     values = clean_rule(data)
     _check_for_office(session, office, values, rule)
@@ -1236,14 +1243,13 @@ def save_rule(session: Session, *, actor: Principal | Actor, office: Office, dat
                           created_at=now, **values)
     session.add(saved)
     session.flush()
-    moves = _rescreen(session, office, new=saved, old=rule,
-                      today=today or office_today(office), batch=batch)
+    moves = _rescreen(session, office, new=saved, old=rule, today=today or office_today(office), batch=batch)
     audit.record(session, action="mobility.rule.save", actor=actor, object_type="mobility_rule", object_id=saved.id,
                  org_id=office.org_id, details={
                      "rule_key": str(saved.rule_key), "version": saved.version, "name": saved.name,
                      "destination": saved.destination, "replaces": str(rule.id) if rule is not None else None,
                      "open": moves.total, "gained": moves.gained, "lost": moves.lost})
-    return saved
+    return saved, moves
 
 
 def retire_rule(session: Session, *, actor: Principal | Actor, rule: ScreeningRule, today: date | None = None,
