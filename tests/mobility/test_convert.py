@@ -188,3 +188,28 @@ def test_the_forms_choices(mobility_world, session, ready):
     assert sorted(names) == sorted(["Spain resettlement", "Canada labour", "Germany humanitarian admission"])
     govs = cv.governments(session, w.offices["cr"])
     assert govs[0] == (ready["spain"], True) and (ready["germany"], False) in govs
+
+
+def test_converting_from_the_page(mobility_world, session, ready, client):
+    w, reg = mobility_world, ready["reg"]
+    client.login(session, w.net.people["caseworker_cr"])
+    page = client.get(f"/mobility/registrations/{reg.id}")
+    assert page.status_code == 200 and 'action="/mobility/registrations/' in page.text
+    assert "Spain resettlement" in page.text and "agreement in force" in page.text
+    refused = client.post(f"/mobility/registrations/{reg.id}/convert",
+                          data={"rule_id": str(ready["rules"]["de"].id), "government_org_id": str(ready["germany"].id)})
+    assert refused.status_code == 422 and 'id="e-government_org_id"' in refused.text
+    assert session.scalar(select(func.count()).select_from(Case)) == 0
+    done = client.post(f"/mobility/registrations/{reg.id}/convert",
+                       data={"rule_id": str(ready["rules"]["es"].id), "government_org_id": str(ready["spain"].id),
+                             "note": "Seen today"})
+    assert done.status_code == 303, done.text
+    case = session.scalars(select(Case)).one()
+    assert done.headers["location"] == f"/cases/{case.id}"
+    session.refresh(reg)
+    assert reg.status == RegistrationStatus.referred and reg.case_id == case.id
+    assert client.get(done.headers["location"]).status_code == 200
+    client.login(session, w.net.people["caseworker_co"])
+    assert client.post(f"/mobility/registrations/{reg.id}/convert",
+                       data={"rule_id": str(ready["rules"]["es"].id),
+                             "government_org_id": str(ready["spain"].id)}).status_code == 404

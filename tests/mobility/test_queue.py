@@ -191,3 +191,80 @@ def test_today_is_the_offices_day(mobility_world, session, frozen_now):
     assert start.utcoffset() == timedelta(hours=-6) and start.date() == date(2026, 11, 2)
     assert (end - start) == timedelta(days=1)
     assert clock.now() == frozen_now
+
+
+# The pages ------------------------------------------------------------------------------------------------------
+
+
+def test_the_queue_page(mobility_world, session, office_queue, client):
+    w, r = mobility_world, office_queue
+    client.login(session, w.net.people["caseworker_cr"])
+    page = client.get("/mobility")
+    assert page.status_code == 200, page.text
+    assert r["fresh"].reference in page.text and r["screened"].reference in page.text
+    assert r["booked"].reference not in page.text and "María" not in page.text  # no names in the queue
+    assert 'aria-current="page"' in page.text and " style=" not in page.text and "<script>" not in page.text
+    today = client.get("/mobility?tab=today")
+    assert r["booked"].reference in today.text and "13:00" in today.text  # 19:00 UTC is 13:00 in San José
+    empty = client.get("/mobility?tab=all&q=SM-ZZ-NOTHERE")
+    assert empty.status_code == 200 and "No registration matches" in empty.text
+    bad = client.get("/mobility?tab=all&nationality=1x")
+    assert bad.status_code == 200 and r["fresh"].reference in bad.text  # the filter is dropped and said so
+    client.login(session, w.net.people["analyst_cr"])
+    assert client.get("/mobility").headers["location"] == "/mobility/dashboard"
+    client.login(session, w.net.people["minister_spain"])
+    assert client.get("/mobility").status_code == 403
+
+
+def test_the_registration_page_is_an_audited_sensitive_read(mobility_world, session, office_queue, client):
+    from sqlalchemy import select
+
+    from rdn.core.audit import AuditEntry
+
+    w, reg = mobility_world, office_queue["screened"]
+    client.login(session, w.net.people["caseworker_cr"])
+    page = client.get(f"/mobility/registrations/{reg.id}")
+    assert page.status_code == 200, page.text
+    assert "Beto López" in page.text and "b@example.org" in page.text
+    assert "Nationality is one of" in page.text or "Nicaragua" in page.text  # each check in words
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "sensitive.read",
+                                                       AuditEntry.object_id == str(reg.id))).all()
+    assert len(entries) == 1 and entries[0].object_type == "mobility_registration"
+    assert entries[0].details == {"fields": ["contact", "identity"]}
+    assert entries[0].actor_user_id == w.net.people["caseworker_cr"].id
+    assert "b@example.org" not in str(entries[0].details)
+    # Another office's registration, and one that does not exist: the same 404, and nothing read.
+    client.login(session, w.net.people["caseworker_co"])
+    assert client.get(f"/mobility/registrations/{reg.id}").status_code == 404
+    assert client.get(f"/mobility/registrations/{office_queue['rule'].id}").status_code == 404
+    client.login(session, w.net.people["officer_canada"])
+    assert client.get(f"/mobility/registrations/{reg.id}").status_code == 404
+    assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "sensitive.read",
+                                                        AuditEntry.object_id == str(reg.id))).all()) == 1
+
+
+def test_closing_and_merging_from_the_page(mobility_world, session, office_queue, client):
+    w, r = mobility_world, office_queue
+    client.login(session, w.net.people["caseworker_cr"])
+    bad = client.post(f"/mobility/registrations/{r['fresh'].id}/close", data={"reason": ""})
+    assert bad.status_code == 422 and 'id="e-reason"' in bad.text
+    done = client.post(f"/mobility/registrations/{r['fresh'].id}/close", data={"reason": "Left the country"})
+    assert done.status_code == 303
+    session.refresh(r["fresh"])
+    assert r["fresh"].status == RegistrationStatus.closed
+    again = w.registration(given_name="Beto", nationality="NI", phone="+506 7000 0001", email="b@example.org")
+    session.commit()
+    page = client.get(f"/mobility/registrations/{again.id}")
+    assert "Possible duplicate" in page.text and r["screened"].reference in page.text
+    merged = client.post(f"/mobility/registrations/{again.id}/merge",
+                         data={"other_id": str(r["screened"].id), "keep": "other"})
+    assert merged.status_code == 303 and merged.headers["location"].startswith(
+        f"/mobility/registrations/{r['screened'].id}")
+    session.refresh(again)
+    assert again.status == RegistrationStatus.merged and again.merged_into_id == r["screened"].id
+    other = client.post(f"/mobility/registrations/{r['screened'].id}/merge",
+                        data={"other_id": str(r["other_office"].id)})
+    assert other.status_code == 422
+    client.login(session, w.net.people["caseworker_co"])
+    assert client.post(f"/mobility/registrations/{r['screened'].id}/close",
+                       data={"reason": "Not ours"}).status_code == 404
