@@ -29,6 +29,7 @@ replaced (for a new rule, not qualifying), "after" the new version evaluated tod
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -314,20 +315,24 @@ def _predicate(field: str, op: str, value: Any) -> Callable[[Any], bool]:
     return ordered
 
 
-Compiled = Callable[[Mapping[str, Any]], tuple[bool, dict[str, Any]]]
+#: A compiled condition: the facts -> True/False for a plain condition, (held, (sub patterns...)) for an "any".
+Test = Callable[[Mapping[str, Any]], Any]
 
 
-def _compile_one(item: Any, depth: int = 0) -> Compiled:
+def _held(pattern: Any) -> bool:
+    return pattern if pattern.__class__ is bool else pattern[0]
+
+
+def _compile_one(item: Any, depth: int = 0) -> Test:
     if isinstance(item, Mapping) and "any" in item:
         parts = [_compile_one(i, depth + 1) for i in (item.get("any") or [])] if depth < MAX_DEPTH else []
 
-        def any_of(facts: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
-            subs = [part(facts) for part in parts]
-            held = any(h for h, _c in subs)
-            return held, {"any": [c for _h, c in subs], "held": held}
+        def any_of(facts: Mapping[str, Any]) -> tuple[bool, tuple[Any, ...]]:
+            subs = tuple(part(facts) for part in parts)
+            return any(_held(s) for s in subs), subs
         return any_of
     if not isinstance(item, Mapping):
-        return lambda facts: (False, {"field": None, "op": None, "value": None, "held": False})
+        return lambda facts: False
     field, op, value = item.get("field"), item.get("op"), item.get("value")
     try:
         test = _predicate(str(field), str(op), value) if op in OPS else (lambda x: False)
@@ -335,28 +340,59 @@ def _compile_one(item: Any, depth: int = 0) -> Compiled:
         def test(x: Any) -> bool:
             return False
 
-    def leaf(facts: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def leaf(facts: Mapping[str, Any]) -> bool:
         try:
-            held = bool(test(facts.get(field)))  # type: ignore[arg-type]
+            return bool(test(facts.get(field)))  # type: ignore[arg-type]
         except Exception:
-            held = False
-        return held, {"field": field, "op": op, "value": value, "held": held}
+            return False
     return leaf
 
 
-def compile_conditions(conditions: Sequence[Any]) -> Callable[[Mapping[str, Any]], tuple[bool, list[dict[str, Any]]]]:
-    """``conditions`` made into a function of the facts (for screening many registrations against one rule)."""
-    parts = [_compile_one(c) for c in conditions or []]
+def _check(item: Any, pattern: Any) -> dict[str, Any]:
+    if isinstance(item, Mapping) and "any" in item:
+        held, subs = pattern
+        items = item.get("any") or []
+        return {"any": [_check(i, p) for i, p in zip(items, subs, strict=False)], "held": held}
+    if not isinstance(item, Mapping):
+        return {"field": None, "op": None, "value": None, "held": False}
+    return {"field": item.get("field"), "op": item.get("op"), "value": item.get("value"), "held": pattern}
 
-    def run(facts: Mapping[str, Any]) -> tuple[bool, list[dict[str, Any]]]:
-        checks = []
-        outcome = True
-        for part in parts:
-            held, check = part(facts)
-            outcome = outcome and held
-            checks.append(check)
-        return outcome, checks
-    return run
+
+class CompiledRule:
+    """A rule's conditions made into functions of the facts, for screening many registrations against one rule:
+    :meth:`pattern` says which conditions held (a tuple), and the checks of each distinct pattern are built once
+    (:meth:`checks`, and with :meth:`stored` the value as the database stores it)."""
+
+    def __init__(self, conditions: Sequence[Any]) -> None:
+        self.conditions = list(conditions or [])
+        self.tests = [_compile_one(c) for c in self.conditions]
+        self._stored: dict[tuple[Any, ...], Any] = {}
+
+    def pattern(self, facts: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple([test(facts) for test in self.tests])
+
+    @staticmethod
+    def qualifies(pattern: tuple[Any, ...]) -> bool:
+        return all(_held(p) for p in pattern)
+
+    def checks(self, pattern: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return [_check(item, p) for item, p in zip(self.conditions, pattern, strict=True)]
+
+    def stored(self, pattern: tuple[Any, ...], process: Callable[[Any], Any]) -> Any:
+        """The checks of ``pattern`` through ``process`` (a column's bind processor), once per pattern."""
+        found = self._stored.get(pattern)
+        if found is None:
+            found = self._stored[pattern] = process(self.checks(pattern))
+        return found
+
+    def __call__(self, facts: Mapping[str, Any]) -> tuple[bool, list[dict[str, Any]]]:
+        pattern = self.pattern(facts)
+        return self.qualifies(pattern), self.checks(pattern)
+
+
+def compile_conditions(conditions: Sequence[Any]) -> CompiledRule:
+    """``conditions`` made into a function of the facts giving ``(qualifies, checks)``."""
+    return CompiledRule(conditions)
 
 
 def evaluate(conditions: list[dict[str, Any]], facts: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]:
@@ -1046,35 +1082,124 @@ class _Pass:
     def __post_init__(self) -> None:
         self.compiled = [(rule.id, compile_conditions(rule.conditions)) for rule in self.rules]
 
+    def patterns(self, facts: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [compiled.pattern(facts) for _rid, compiled in self.compiled]
+
     def write(self, session: Session, rows: Sequence[Row[Any]], facts: Sequence[dict[str, Any]],
-              outcomes: Sequence[list[tuple[bool, list[dict[str, Any]]]]] | None = None) -> None:
-        """Evaluate (unless given the outcomes), replace results, and move statuses; bulk statements only."""
+              outcomes: Sequence[list[tuple[Any, ...]]] | None = None) -> None:
+        """Evaluate (unless given the patterns), replace results, and move statuses; bulk statements only."""
         if not rows:
             return
         ids = [row.id for row in rows]
         if outcomes is None:
-            outcomes = [[fn(f) for _rid, fn in self.compiled] for f in facts]
+            outcomes = [self.patterns(f) for f in facts]
         qualifying_elsewhere: set[uuid.UUID] = set()
         if self.replace is not None and self.others:
             qualifying_elsewhere = set(session.scalars(select(ScreeningResult.registration_id).where(
                 ScreeningResult.registration_id.in_(ids), ScreeningResult.current.is_(True),
                 ScreeningResult.qualifies.is_(True), ScreeningResult.rule_id.in_(self.others))))
         _mark_not_current(session, ids, self.replace)
+        writer = _ResultWriter(session)
+        new = iter(writer.new_ids(len(rows) * len(self.compiled))).__next__
+        p_bool, p_checks = writer.process["qualifies"], writer.process["checks"]
+        rules = [(writer.process["rule_id"](rule_id), compiled) for rule_id, compiled in self.compiled]
+        true, false = p_bool(True), p_bool(False)
+        now = writer.process["created_at"](self.now)
         values = []
         moved = []
         for row, outcome in zip(rows, outcomes, strict=True):
-            for (rule_id, _fn), (qualifies, checks) in zip(self.compiled, outcome, strict=True):
-                values.append({"id": new_id(), "registration_id": row.id, "rule_id": rule_id,
-                               "qualifies": qualifies, "checks": checks, "current": True, "created_at": self.now})
+            registration = writer.process["registration_id"](row.id)
+            qualifies_any = False
+            for (rule_id, compiled), pattern in zip(rules, outcome, strict=True):
+                qualifies = compiled.qualifies(pattern)
+                qualifies_any = qualifies_any or qualifies
+                values.append((new(), registration, rule_id, true if qualifies else false,
+                               compiled.stored(pattern, p_checks), true, now))
             if row.status in SCREENABLE and (self.compiled or self.replace is not None):
-                any_ = any(q for q, _c in outcome) or row.id in qualifying_elsewhere
+                any_ = qualifies_any or row.id in qualifying_elsewhere
                 status = RegistrationStatus.screened if any_ else RegistrationStatus.not_qualified
                 if status != row.status:
                     moved.append((row.id, status))
-        if values:
-            session.execute(insert(ScreeningResult.__table__), values)
+        writer.insert(values)
         if moved:
             _move_statuses(session, moved, self.now)
+
+
+class _ResultWriter:
+    """Results inserted in bulk without the ORM: each value through its column's bind processor once where it
+    repeats (a rule's id, a registration's id, the time, the checks of each pattern of held conditions), then
+    COPY on PostgreSQL (psycopg), a plain ``executemany`` on SQLite, Core's ``insert`` elsewhere."""
+
+    COLUMNS = ("id", "registration_id", "rule_id", "qualifies", "checks", "current", "created_at")
+
+    def __init__(self, session: Session) -> None:
+        self.connection = session.connection()
+        dialect = self.connection.dialect
+        table = ScreeningResult.__table__
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            self.mode = "copy"
+        elif dialect.name == "sqlite":
+            self.mode = "sqlite"
+        else:
+            self.mode = "core"
+        self.process: dict[str, Callable[[Any], Any]] = {}
+        for name in self.COLUMNS:
+            processor = None
+            if self.mode == "sqlite":
+                column_type = table.c[name].type
+                processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+            elif self.mode == "copy":  # the text format of COPY
+                processor = _COPY_TEXT[name]
+            self.process[name] = processor or _same
+        # New ids as the column stores them (SQLite keeps a UUID as 32 hex digits; PostgreSQL reads them as well).
+        self.new_ids: Callable[[int], list[Any]] = _uuid4_many if self.mode == "core" else _uuid4_hex
+
+    def insert(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        names = ", ".join(self.COLUMNS)
+        if self.mode == "copy":
+            raw = self.connection.connection.driver_connection
+            with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+                    f"COPY {ScreeningResult.__tablename__} ({names}) FROM STDIN") as copy:
+                for start in range(0, len(rows), 10_000):
+                    copy.write("".join(["\t".join(row) + "\n" for row in rows[start:start + 10_000]]))
+        elif self.mode == "sqlite":
+            marks = ", ".join("?" * len(self.COLUMNS))
+            self.connection.exec_driver_sql(f"INSERT INTO {ScreeningResult.__tablename__} ({names}) VALUES ({marks})",
+                                            rows)  # type: ignore[arg-type]
+        else:
+            self.connection.execute(insert(ScreeningResult.__table__), [dict(zip(self.COLUMNS, row, strict=True))
+                                                                        for row in rows])
+
+
+def _uuid4_hex(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as 32 hex digits each, from one read of the system's randomness."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])
+    text = raw.hex()
+    return [text[k:k + 32] for k in range(0, 32 * count, 32)]
+
+
+def _uuid4_many(count: int) -> list[uuid.UUID]:
+    return [uuid.uuid4() for _ in range(count)]
+
+
+def _copy_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+_COPY_TEXT: dict[str, Callable[[Any], str]] = {
+    "id": str, "registration_id": lambda v: v.hex, "rule_id": lambda v: v.hex,
+    "qualifies": lambda v: "t" if v else "f", "current": lambda v: "t" if v else "f",
+    "checks": lambda v: _copy_escape(json.dumps(v, ensure_ascii=False)),
+    "created_at": lambda v: v.isoformat(),
+}
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _move_statuses(session: Session, moved: list[tuple[uuid.UUID, RegistrationStatus]], now: datetime) -> None:
@@ -1183,7 +1308,7 @@ def preview_rule(session: Session, *, actor: Principal | Actor, office: Office, 
     for rows in _open_batches(session, office.id, batch):
         before = _qualifying_before(session, rule, [row.id for row in rows])
         for row in rows:
-            now_qualifies, _checks = run(_row_facts(row, office.country, today))
+            now_qualifies = run.qualifies(run.pattern(_row_facts(row, office.country, today)))
             was = row.id in before
             gained += now_qualifies and not was
             lost += was and not now_qualifies
@@ -1206,9 +1331,9 @@ def _rescreen(session: Session, office: Office, *, new: ScreeningRule | None, ol
         facts = [_row_facts(row, office.country, today) for row in rows]
         fresh = [k for k, row in enumerate(rows) if row.status == RegistrationStatus.received]
         rest = [k for k, row in enumerate(rows) if row.status != RegistrationStatus.received]
-        outcomes = [[fn(f) for _rid, fn in partial.compiled] for f in facts]
+        outcomes = [partial.patterns(f) for f in facts]
         for row, outcome in zip(rows, outcomes, strict=True):
-            now_qualifies = bool(outcome and outcome[0][0])
+            now_qualifies = bool(outcome) and CompiledRule.qualifies(outcome[0])
             was = row.id in before
             gained += now_qualifies and not was
             lost += was and not now_qualifies
