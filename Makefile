@@ -47,6 +47,16 @@ i18n: $(DEV_STAMP)
 	    $(BIN)/pybabel update --no-fuzzy-matching -i src/rdn/locale/messages.pot -d src/rdn/locale -l $$l; \
 	  else $(BIN)/pybabel init -i src/rdn/locale/messages.pot -d src/rdn/locale -l $$l; fi; \
 	done
+	# The registrants' languages (rdn.mobility.public_i18n): a catalog domain of its own, from t() and tn().
+	$(BIN)/pybabel extract --no-location --sort-output --no-default-keywords -k t -k tn:1,2 \
+	  --ignore-dirs=".* ._ accounts cases core matching network ops pathways redphone reports welcome" \
+	  -F babel.cfg -o src/rdn/locale/mobility.pot src/rdn
+	for l in es ht fr pt ar prs ps; do \
+	  b=$$l; if [ $$l = prs ]; then b=fa_AF; fi; \
+	  f=src/rdn/locale/$$l/LC_MESSAGES/mobility.po; \
+	  if [ -f $$f ]; then $(BIN)/pybabel update --no-fuzzy-matching -D mobility -i src/rdn/locale/mobility.pot -o $$f -l $$b; \
+	  else mkdir -p src/rdn/locale/$$l/LC_MESSAGES; $(BIN)/pybabel init -D mobility -i src/rdn/locale/mobility.pot -o $$f -l $$b; fi; \
+	done
 
 ## bench: run every benchmark (each prints a table)
 bench: $(DEV_STAMP)
