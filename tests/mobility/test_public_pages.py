@@ -116,6 +116,7 @@ def test_every_public_page_is_under_100_kb(client, world, session, lang):
     assert done.status_code == 200, done.text[:300]
     sizes["registered"] = transferred(client, done)
     sizes["status"] = transferred(client, client.get("/safe-mobility/status"))
+    print(lang, sizes)  # shown with -s: the figures in the closing note
     assert max(sizes.values()) < BUDGET, sizes
 
 

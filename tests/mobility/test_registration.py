@@ -344,3 +344,13 @@ def test_timeline_says_what_comes_next(mobility_world, session, frozen_now):
     with using("es"):
         spanish = registration.timeline(session, reg)
     assert spanish[0].title != steps[0].title
+
+
+def test_another_nationality_at_an_office_open_to_any_is_a_field_error(mobility_world, session, frozen_now):
+    office = mobility_world.offices["co"]
+    office.nationalities = []
+    with pytest.raises(ValidationFailed) as exc:
+        registration.register(session, office=office, data=form(nationality="other", arrived_on="2023-01-01"),
+                              ip="10.4.0.1")
+    assert not isinstance(exc.value, registration.NotEligible)
+    assert "nationality" in {e.field for e in exc.value.errors}

@@ -453,7 +453,9 @@ def _eligibility_first(office: Office, data: Mapping[str, Any]) -> None:
         if not result.eligible:
             raise NotEligible(result)
     if code == "other":
-        raise NotEligible(eligibility(office, "other", arrived_on))
+        result = eligibility(office, "other", arrived_on)
+        if not result.eligible:
+            raise NotEligible(result)
 
 
 # Registering ---------------------------------------------------------------------------------------------------
