@@ -5,6 +5,8 @@ received it) is read back by the ``icalendar`` package, and one reminder by emai
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message
@@ -16,17 +18,19 @@ from babel.support import Translations
 from icalendar import Calendar
 from sqlalchemy import func, select
 
+from rdn import db
 from rdn.config import get_settings, load_settings, set_settings
-from rdn.core import clock, outbox, policy
+from rdn.core import clock, identity, outbox, policy
 from rdn.core.audit import AuditEntry
 from rdn.core.errors import Conflict, ValidationFailed
 from rdn.core.outbox import Job
+from rdn.core.tenancy import OrgKind, Role
 from rdn.mobility import appointments, public_i18n
-from rdn.mobility.models import Appointment, AppointmentStatus, RegistrationStatus, Slot
+from rdn.mobility.models import Appointment, AppointmentStatus, Office, Registration, RegistrationStatus, Slot
 from tests.conftest import rdn_environ
-from tests.factories import mail_text
+from tests.factories import mail_text, make_org, make_person
 from tests.http_sink import serve
-from tests.mobility.conftest import NOW
+from tests.mobility.conftest import NOW, make_registration
 
 SPANISH = {
     "Safe Mobility appointment: %(office)s": "Cita de Movilidad Segura: %(office)s",
@@ -496,3 +500,44 @@ def test_a_future_day_interview_cannot_be_marked(mobility_world, frozen_now):
     with pytest.raises(ValidationFailed):
         appointments.mark(w.session, actor=w.p("caseworker_cr"), appointment=appointment, status="attended")
     assert registration.status == RegistrationStatus.interview
+
+
+# Concurrency -------------------------------------------------------------------------------------------------
+
+
+def test_concurrent_bookings_never_exceed_capacity(committed_db):
+    """Twelve registrants press "book" at the same moment for a slot with three places, each in a transaction
+    of their own on a really committed database: three get a place, nine are told it is full."""
+    with db.transaction() as s:
+        org = make_org(s, "smo-race", "Safe Mobility Office Race", OrgKind.mobility_office, "CR")
+        keeper, _secret = make_person(s, "keeper@smo.rdn.test", org, [Role.officer])
+        office = Office(org_id=org.id, slug="race", country="CR", name="Race office", nationalities=["VE"],
+                        timezone="America/Costa_Rica", address="San José")
+        s.add(office)
+        s.flush()
+        ids = [make_registration(s, office, given_name=f"Persona {i}", email=f"p{i}@example.org",
+                                 status=RegistrationStatus.screened).id for i in range(12)]
+        actor = identity.principal_for(s, keeper, org_id=org.id, via="session")
+        [slot] = appointments.create_slots(s, actor=actor, office=office, starts_at=clock.now() + timedelta(days=2),
+                                           minutes=30, capacity=3)
+        slot_id = slot.id
+    barrier = threading.Barrier(len(ids))
+
+    def attempt(registration_id) -> str:
+        barrier.wait()
+        try:
+            with db.transaction() as s:
+                registration = s.get(Registration, registration_id)
+                appointments.book(s, registration=registration, slot_id=slot_id, by="registrant")
+            return "booked"
+        except ValidationFailed as exc:
+            assert exc.errors[0].field == "slot"
+            return "full"
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        outcomes = list(pool.map(attempt, ids))
+    assert outcomes.count("booked") == 3 and outcomes.count("full") == 9
+    with db.read_only() as s:
+        assert s.get(Slot, slot_id).booked == 3
+        assert s.scalar(select(func.count()).select_from(Appointment)
+                        .where(Appointment.slot_id == slot_id, Appointment.status == AppointmentStatus.booked)) == 3

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from rdn.core import clock, i18n, policy
-from rdn.core.errors import Conflict, ValidationFailed
+from rdn.core.errors import ValidationFailed
 from rdn.core.i18n import N_
 from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal
@@ -49,9 +49,9 @@ SLOT_FIELDS = ("date", "time", "minutes", "capacity", "count", "every_minutes", 
 def own_office(db: Session, principal: Principal) -> Office:
     """The signed-in person's office, if they keep its calendar (404 otherwise)."""
     office = db.scalars(policy.scoped(principal, Office).where(Office.org_id == principal.org_id)).first()
-    policy.require(principal, "mobility.slots.manage", office if office is not None else None)
     if office is None:
         raise policy.NotFound()
+    policy.require(principal, "mobility.slots.manage", office)
     return office
 
 
@@ -221,11 +221,8 @@ def book(registration_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal,
     registration = policy.access(db, principal, Registration, registration_id, "mobility.registration.handle")
     office = db.get(Office, registration.office_id)
     assert office is not None
-    try:
-        appointment = service.book(db, registration=registration, slot_id=slot_id, by="staff", actor=principal)
-    except (ValidationFailed, Conflict):
-        db.rollback()
-        raise
+    # A full or past slot is refused (422) and the request's transaction rolled back with everything it began.
+    appointment = service.book(db, registration=registration, slot_id=slot_id, by="staff", actor=principal)
     slot = db.get(Slot, appointment.slot_id)
     assert slot is not None
     target = safe_next(next, "")
