@@ -27,6 +27,7 @@ answer with a server error.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ OK, LOGIN, HIDE, DENY = "ok", "login", "hide(404)", "deny(403)"
 
 HUMANS = frozenset({
     "admin_secretariat", "admin_canada", "officer_canada", "minister_spain", "minister_germany",
-    "caseworker_unhcr", "admin_unhcr", "analyst_ec", "sponsor_group_a",
+    "caseworker_unhcr", "admin_unhcr", "analyst_ec", "sponsor_group_a", "caseworker_smo", "officer_smo",
 })
 TOKENS = frozenset({"token_read_canada", "token_admin_canada", "token_read_secretariat"})
 EVERYONE = frozenset({"anonymous"}) | HUMANS | TOKENS
@@ -44,8 +45,9 @@ NOBODY: frozenset[str] = frozenset()
 ORG_ADMINS = frozenset({"admin_secretariat", "admin_canada", "admin_unhcr", "sponsor_group_a"})
 SECRETARIAT = frozenset({"admin_secretariat"})
 STAFF = HUMANS - {"sponsor_group_a"}
+SMO = frozenset({"caseworker_smo", "officer_smo"})  # a Safe Mobility office's caseworker and officer
 # The red phone: who stands where in the test world (see test_authz_matrix.World.redphone).
-COORDINATING = STAFF  # staff of governments, the secretariat, observers and agencies
+COORDINATING = STAFF - SMO  # staff of governments, the secretariat, observers and agencies
 GOV_AND_SECRETARIAT = frozenset({"admin_secretariat", "admin_canada", "officer_canada", "minister_spain",
                                  "minister_germany"})
 DECLARERS = frozenset({"admin_secretariat", "minister_spain", "minister_germany"})
@@ -72,7 +74,7 @@ class Row:
     public: bool = False
     sse: bool = False
     also_ok: frozenset[int] = frozenset()  # statuses that mean "allowed, but this input is refused"
-    token_deny: dict[str | None, frozenset[str]] = field(default_factory=dict)  # tokens refused with a 403
+    token_deny: dict[str | None, frozenset[str]] = field(default_factory=dict)  # callers refused with a 403
     query: str = ""  # a query string for the call
     files: dict[str, Any] | None = None  # multipart files (with ``form`` as the other fields)
     notes: str = ""
@@ -385,8 +387,8 @@ MATRIX: list[Row] = [
 
 AGENCY = frozenset({"caseworker_unhcr", "admin_unhcr"})
 CANADA = frozenset({"officer_canada", "admin_canada"})
-CASE_STAFF = AGENCY | CANADA | {"minister_spain", "minister_germany"}
-CASE_OPENERS = frozenset({"caseworker_unhcr", "officer_canada"})
+CASE_STAFF = AGENCY | CANADA | SMO | {"minister_spain", "minister_germany"}  # offices own cases too
+CASE_OPENERS = frozenset({"caseworker_unhcr", "officer_canada"}) | SMO
 AGREEMENT_PROPOSERS = frozenset({"admin_unhcr", "admin_canada"})
 
 
@@ -618,7 +620,7 @@ MATRIX += [
 # officials' alone.
 SITE_READERS = STAFF
 SITE_KEEPERS = frozenset({"admin_canada", "officer_canada"})
-MATCHERS = AGENCY | {"officer_canada", "minister_spain", "minister_germany"}
+MATCHERS = AGENCY | SMO | {"officer_canada", "minister_spain", "minister_germany"}
 AGENCY_RUN = {"agency": AGENCY, "missing": NOBODY}
 _SITE_FORM = {"code": "MTX", "name": "Matrix site", "capacity_people": "12", "resource_medical": "2",
               "languages": "en", "active": "on"}
@@ -672,6 +674,7 @@ MATRIX += [
 REPORTERS = STAFF - {"analyst_ec"}
 DIPLOMATS = GOV_AND_SECRETARIAT
 OPEN = {"open": STAFF, "missing": NOBODY}
+EDITORS = REPORTERS - SMO  # the reporting agency, and governments' and the secretariat's officials
 _OBSTACLE_FORM = {"country": "PK", "type": "exit_fee", "title": "Matrix fee", "severity": "high"}
 
 MATRIX += [
@@ -679,10 +682,10 @@ MATRIX += [
     R("GET", "/obstacles/new", REPORTERS),
     R("POST", "/obstacles/new", REPORTERS, form=_OBSTACLE_FORM),
     R("GET", "/obstacles/{obstacle_id}", OPEN, deny=HIDE),
-    R("GET", "/obstacles/{obstacle_id}/edit", {"open": REPORTERS, "missing": NOBODY}, deny=HIDE),
-    R("POST", "/obstacles/{obstacle_id}/edit", {"open": REPORTERS, "missing": NOBODY}, deny=HIDE,
+    R("GET", "/obstacles/{obstacle_id}/edit", {"open": EDITORS, "missing": NOBODY}, deny=HIDE),
+    R("POST", "/obstacles/{obstacle_id}/edit", {"open": EDITORS, "missing": NOBODY}, deny=HIDE,
       form=_OBSTACLE_FORM),
-    R("POST", "/obstacles/{obstacle_id}/status", {"open": REPORTERS, "missing": NOBODY}, deny=HIDE,
+    R("POST", "/obstacles/{obstacle_id}/status", {"open": EDITORS, "missing": NOBODY}, deny=HIDE,
       form={"status": "confirmed"}),
     R("POST", "/obstacles/{obstacle_id}/evidence", {"open": REPORTERS, "missing": NOBODY}, deny=HIDE,
       form={"note": "Seen at the border post"}),
@@ -697,10 +700,10 @@ MATRIX += [
     R("POST", "/api/v1/obstacles", REPORTERS | {"token_admin_canada"},
       json={"country": "PK", "type": "exit_fee", "title": "Matrix fee"}),
     R("GET", "/api/v1/obstacles/{obstacle_id}", {"open": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
-    R("PATCH", "/api/v1/obstacles/{obstacle_id}", {"open": REPORTERS | {"token_admin_canada"}, "missing": NOBODY},
+    R("PATCH", "/api/v1/obstacles/{obstacle_id}", {"open": EDITORS | {"token_admin_canada"}, "missing": NOBODY},
       deny=HIDE, json={"severity": "high"}),
     R("POST", "/api/v1/obstacles/{obstacle_id}/status",
-      {"open": REPORTERS | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE, json={"status": "confirmed"}),
+      {"open": EDITORS | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE, json={"status": "confirmed"}),
     R("GET", "/api/v1/obstacles/{obstacle_id}/blocks", {"open": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
     R("GET", "/api/v1/obstacles/{obstacle_id}/actions", {"open": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
     R("POST", "/api/v1/obstacles/{obstacle_id}/actions",
@@ -759,4 +762,77 @@ MATRIX += [
     R("GET", "/api/v1/pathways/{pathway_id}", {"canadian": STAFF | TOKENS, "missing": NOBODY}, deny=HIDE),
     R("PATCH", "/api/v1/pathways/{pathway_id}",
       {"canadian": PATHWAY_KEEPERS | {"token_admin_canada"}, "missing": NOBODY}, deny=HIDE, json={"places": 20}),
+]
+
+
+# Safe Mobility (see test_authz_matrix.World.mobility): the office "smo" (its caseworker and officer are personas)
+# and another office with no persona ("other"), each with a screened registration with a booked interview, a
+# screening rule and a free slot. An office's registrations, rules and calendar are its own staff's: the rest of
+# the network gets a 404 for its objects (the same as for missing ones) and a 403 for its lists. Registrants have
+# no account: the public pages and API are open to all (and never answer with a server error).
+SMO_KEEPERS = frozenset({"officer_smo"})  # screening rules
+SMO_FIGURES = SMO | SECRETARIAT  # the dashboard: the office's staff, and the secretariat for every office
+_OWN = lambda allowed: {"own": allowed, "other": NOBODY, "missing": NOBODY}  # noqa: E731
+
+
+def _convert(w: Any) -> dict[str, Any]:
+    return {"rule_id": str(w.rule["own"]), "government_org_id": str(w.net.orgs["spain"].id)}
+
+
+def _slots(w: Any) -> dict[str, Any]:
+    return {"date": "2030-01-07", "time": "09:00", "minutes": "30", "capacity": "2", "count": "1", "days": "1"}
+
+
+_RULE = {"name": "Matrix rule", "destination": "ES",
+         "conditions": '[{"field": "nationality", "op": "in", "value": ["VE"]}]', "questions": "[]"}
+
+MATRIX += [
+    R("GET", "/mobility", SMO | SECRETARIAT),
+    R("GET", "/mobility/registrations/{registration_id}", _OWN(SMO), deny=HIDE),
+    R("POST", "/mobility/registrations/{registration_id}/merge", _OWN(SMO), deny=HIDE,
+      form={"duplicate_id": str(uuid.uuid4())}, also_ok=frozenset({400, 422})),
+    R("POST", "/mobility/registrations/{registration_id}/close", _OWN(SMO), deny=HIDE, form={"reason": "Matrix"}),
+    R("POST", "/mobility/registrations/{registration_id}/convert", _OWN(SMO), deny=HIDE, form=_convert,
+      also_ok=frozenset({400, 422})),
+    R("POST", "/mobility/registrations/{registration_id}/book", _OWN(SMO), deny=HIDE,
+      form=lambda w: {"slot_id": str(w.slot["own"])}, also_ok=frozenset({400, 422})),
+    R("GET", "/mobility/dashboard", SMO_FIGURES),
+    R("GET", "/mobility/dashboard.csv", SMO_FIGURES, query="table=weeks"),
+    R("GET", "/mobility/rules", SMO),
+    R("GET", "/mobility/rules/new", SMO_KEEPERS),
+    R("POST", "/mobility/rules/new", SMO_KEEPERS, form=_RULE, also_ok=frozenset({400, 422})),
+    # The office's caseworker reads the rule but may not change it: 403; anyone else: 404.
+    R("GET", "/mobility/rules/{rule_id}/edit", _OWN(SMO_KEEPERS), deny=HIDE,
+      token_deny={"own": frozenset({"caseworker_smo"})}),
+    R("POST", "/mobility/rules/{rule_id}/edit", _OWN(SMO_KEEPERS), deny=HIDE, form=_RULE,
+      also_ok=frozenset({400, 422}), token_deny={"own": frozenset({"caseworker_smo"})}),
+    R("POST", "/mobility/rules/{rule_id}/retire", _OWN(SMO_KEEPERS), deny=HIDE,
+      token_deny={"own": frozenset({"caseworker_smo"})}),
+    R("GET", "/mobility/rules/{rule_key}/history", _OWN(SMO), deny=HIDE),
+    R("GET", "/mobility/calendar", SMO),
+    R("POST", "/mobility/calendar/slots", SMO, form=_slots, also_ok=frozenset({400, 422})),
+    R("POST", "/mobility/slots/{slot_id}/remove", _OWN(SMO), deny=HIDE),
+    # The interview is in two days: marking it is refused (422) to those allowed to mark it.
+    R("POST", "/mobility/appointments/{appointment_id}/attended", _OWN(SMO), deny=HIDE, also_ok=frozenset({422})),
+    R("POST", "/mobility/appointments/{appointment_id}/no-show", _OWN(SMO), deny=HIDE, also_ok=frozenset({422})),
+    R("POST", "/mobility/appointments/{appointment_id}/cancel", _OWN(SMO), deny=HIDE),
+    R("GET", "/api/v1/mobility/registrations", SMO),
+    R("GET", "/api/v1/mobility/registrations/{registration_id}", _OWN(SMO), deny=HIDE),
+    R("POST", "/api/v1/mobility/registrations/{registration_id}/convert", _OWN(SMO), deny=HIDE,
+      json=lambda w: {"rule_id": str(w.rule["own"]), "government_org_id": str(w.net.orgs["spain"].id)},
+      also_ok=frozenset({400, 422})),
+    R("GET", "/api/v1/mobility/dashboard", SMO_FIGURES | {"token_read_secretariat"}),
+    PUBLIC("GET", "/safe-mobility"),
+    PUBLIC("GET", "/safe-mobility/{office_slug}"),
+    PUBLIC("GET", "/safe-mobility/{office_slug}/register"),
+    PUBLIC("POST", "/safe-mobility/{office_slug}/register", form={"given_name": "Matrix"}),
+    PUBLIC("GET", "/safe-mobility/status"),
+    PUBLIC("POST", "/safe-mobility/status", form={"reference": "SM-CR-AAAAAAAA", "pin": "000000"}),
+    PUBLIC("GET", "/safe-mobility/status/{reference}", query="token=forged"),
+    PUBLIC("POST", "/safe-mobility/status/book", form={"slot_id": str(uuid.uuid4())}),
+    PUBLIC("POST", "/safe-mobility/status/contact", form={"email": "x@example.org"}),
+    PUBLIC("POST", "/safe-mobility/status/withdraw", form={}),
+    PUBLIC("POST", "/safe-mobility/status/leave", form={}),
+    PUBLIC("GET", "/api/v1/mobility/offices"),
+    PUBLIC("POST", "/api/v1/mobility/offices/{office_slug}/registrations", json={"given_name": "Matrix"}),
 ]

@@ -40,6 +40,7 @@ ORGS = {
     "unhcr": ("UNHCR-like Agency", OrgKind.agency, "CH"),
     "ec": ("European Commission", OrgKind.observer, "EU"),
     "maple": ("Maple Street Welcome Circle", OrgKind.sponsor_group, "CA"),
+    "smo": ("Safe Mobility Office Costa Rica", OrgKind.mobility_office, "CR"),
 }
 
 PERSONAS = {
@@ -52,6 +53,8 @@ PERSONAS = {
     "admin_unhcr": ("unhcr", [Role.admin, Role.senior_official]),
     "analyst_ec": ("ec", [Role.analyst]),
     "sponsor_group_a": ("maple", [Role.admin, Role.sponsor]),
+    "caseworker_smo": ("smo", [Role.caseworker]),
+    "officer_smo": ("smo", [Role.officer]),
 }
 
 

@@ -96,6 +96,12 @@ class World:
     evidence: dict[str, uuid.UUID] = field(default_factory=dict)  # open: a file on it
     practice: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian: a note of Canada's, with a file
     pathway: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian: a pathway of Canada's
+    registration: dict[str, uuid.UUID] = field(default_factory=dict)  # own (the office "smo"), other (another)
+    rule: dict[str, uuid.UUID] = field(default_factory=dict)  # own, other: a screening rule (its id)
+    rule_key: dict[str, uuid.UUID] = field(default_factory=dict)  # own, other: the same rules' keys
+    slot: dict[str, uuid.UUID] = field(default_factory=dict)  # own, other
+    appointment: dict[str, uuid.UUID] = field(default_factory=dict)  # own, other
+    reference: str = ""  # of the own registration
     persona: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -245,6 +251,20 @@ class World:
                 out[name] = str(self.practice[rel or ""])
             elif name == "evidence_id":
                 out[name] = str(self.evidence[rel or ""])
+            elif name == "registration_id":
+                out[name] = str(self.registration[rel or ""])
+            elif name == "rule_id":
+                out[name] = str(self.rule[rel or ""])
+            elif name == "rule_key":
+                out[name] = str(self.rule_key[rel or ""])
+            elif name == "slot_id":
+                out[name] = str(self.slot[rel or ""])
+            elif name == "appointment_id":
+                out[name] = str(self.appointment[rel or ""])
+            elif name == "office_slug":
+                out[name] = "smo"
+            elif name == "reference":
+                out[name] = self.reference
             elif name == "year":
                 out[name] = "2027"
             elif name == "resource":
@@ -290,6 +310,7 @@ def world(app, session) -> Iterator[World]:
     _cases(w, session)
     _matching(w, session)
     _pathways(w, session)
+    _mobility(w, session)
     anonymous = Client(app)
     page = anonymous.get("/login")
     anonymous.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -446,6 +467,55 @@ def _pathways(w: World, session: Any) -> None:
     w.practice["canadian"] = library.create(session, actor=act("officer_canada"),
                                             data={"title": "Matrix practice", "body": "It worked."},
                                             upload=library.Upload("notes.txt", b"plain notes")).id
+    session.commit()
+
+
+def _mobility(w: World, session: Any) -> None:
+    """Two Safe Mobility offices: "smo" (whose caseworker and officer are personas) and another with no persona;
+    each with a registration (screened, with a booked interview), a screening rule and a slot. Costa Rica's
+    office has an agreement in force with Spain (for conversion)."""
+    from datetime import timedelta
+
+    from rdn.cases.models import Agreement, AgreementStatus
+    from rdn.mobility import appointments, screening
+    from rdn.mobility.models import Office
+    from tests.mobility.conftest import make_registration
+
+    other_org = service.create_organization(session, actor=ACTOR_MATRIX, name="Safe Mobility Office Colombia",
+                                            short_name="smo-other", kind=OrgKind.mobility_office, country="CO")
+    other_officer = service.create_person(session, actor=ACTOR_MATRIX, email="officer-other@smo.rdn.test",
+                                          full_name="Other Officer", org=other_org, role=Role.officer,
+                                          password="long enough pw 123", invite=False)
+    session.add(Agreement(provider_org_id=w.net.orgs["smo"].id, recipient_org_id=w.net.orgs["spain"].id,
+                          title="Safe Mobility and Spain", purposes=["resettlement", "family_reunification"],
+                          sections=["identity", "needs", "family"], status=AgreementStatus.active,
+                          proposed_by_org_id=w.net.orgs["smo"].id))
+    offices = {
+        "own": Office(org_id=w.net.orgs["smo"].id, slug="smo", country="CR", name="Safe Mobility Office Costa Rica",
+                      nationalities=["NI", "VE"], presence_cutoff=date(2023, 6, 12), timezone="America/Costa_Rica"),
+        "other": Office(org_id=other_org.id, slug="smo-other", country="CO", name="Safe Mobility Office Colombia",
+                        nationalities=["VE"], presence_cutoff=date(2023, 6, 11), timezone="America/Bogota"),
+    }
+    session.add_all(offices.values())
+    session.flush()
+    officers = {"own": identity.principal_for(session, w.net.people["officer_smo"], org_id=w.net.orgs["smo"].id,
+                                              via="session"),
+                "other": identity.principal_for(session, other_officer, org_id=other_org.id, via="session")}
+    for rel, office in offices.items():
+        rule = screening.save_rule(session, actor=officers[rel], office=office, data={
+            "name": "Spain resettlement", "destination": "ES",
+            "conditions": [{"field": "nationality", "op": "in", "value": ["VE", "NI"]}]})
+        w.rule[rel], w.rule_key[rel] = rule.id, rule.rule_key
+        registration = make_registration(session, office)
+        screening.screen_registration(session, registration)
+        w.registration[rel] = registration.id
+        slots = appointments.create_slots(session, actor=officers[rel], office=office,
+                                          starts_at=clock.now() + timedelta(days=2), minutes=30, capacity=3, count=2)
+        w.slot[rel] = slots[0].id
+        w.appointment[rel] = appointments.book(session, registration=registration, slot_id=slots[1].id,
+                                               by="staff", actor=officers[rel]).id
+        if rel == "own":
+            w.reference = registration.reference
     session.commit()
 
 

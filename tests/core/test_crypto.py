@@ -362,10 +362,35 @@ def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
                                                         body=canary)
                 planted.append((ConfidentialNote, note.id, "body", canary))
 
+        def fill_registration() -> None:
+            # A Safe Mobility registration made through the public service: names and contact sealed, and no
+            # trace of them in the clear columns, the keyed hashes, the history or the audit log.
+            from rdn.mobility import registration, sealed
+            from rdn.mobility.models import Office, Registration
+
+            office_org = make_org(s, "smo", "Safe Mobility Office", kind=OrgKind.mobility_office, country="CR")
+            office = Office(org_id=office_org.id, slug="cr", country="CR", name="Safe Mobility Office",
+                            nationalities=["VE"], timezone="America/Costa_Rica")
+            s.add(office)
+            s.flush()
+            letters = str.maketrans("234567", "BCDEFG")  # names are letters only
+            given, family = _canary("given").translate(letters), _canary("family").translate(letters)
+            email = _canary("mail") + "@example.org"
+            made = registration.register(s, office=office, ip="203.0.113.9", data={
+                "given_name": given, "family_name": family, "birth_date": "1990-05-17", "sex": "f",
+                "nationality": "VE", "arrived_on": "2023-01-10", "email": email, "consent_screening": True,
+                "consent_contact": True, "language": "es"})
+            row = made.registration
+            planted.append((Registration, row.id, "identity", sealed.identity_of(s, row)))
+            planted.append((Registration, row.id, "contact", sealed.contact_of(s, row)))
+            also_secret.extend([given, family, email])
+
         fillers = {("users", "totp_secret"): fill_users, ("webhook_endpoints", "secret"): fill_webhooks,
                    ("idempotency_keys", "response_body"): fill_idempotency,
                    ("contact_methods", "address"): fill_contact_methods,
                    ("case_confidential_notes", "body"): fill_confidential_notes,
+                   ("mobility_registrations", "identity"): fill_registration,
+                   ("mobility_registrations", "contact"): lambda: None,  # planted with the identity
                    **{("cases", section): fill_case_section(section)
                       for section in ("protection", "medical", "sogi", "svt")}}
         columns = crypto.sensitive_columns()
@@ -381,7 +406,7 @@ def test_canaries_never_reach_the_database_in_clear(committed_db, tmp_path):
         audit.record(s, action="test.canary", actor=audit.SYSTEM, details={"fields": [c for _, c in columns]})
 
     canaries = [c for *_, c in planted if isinstance(c, str)] + also_secret
-    assert len(set(canaries)) == len(canaries) == 17
+    assert len(set(canaries)) == len(canaries) == 20
 
     if ON_POSTGRES:
         dump = subprocess.run(["pg_dump", "--no-owner", "-d", committed_db], capture_output=True, timeout=120,

@@ -125,7 +125,8 @@ def mobility_world(session: Session, network: Network) -> MobilityWorld:
         }
         session.add_all(offices.values())
         agreement = Agreement(provider_org_id=orgs["cr"].id, recipient_org_id=network.orgs["spain"].id,
-                              title="Safe Mobility Costa Rica and Spain", purposes=["resettlement", "family_reunification"],
+                              title="Safe Mobility Costa Rica and Spain",
+                              purposes=["resettlement", "family_reunification"],
                               sections=["identity", "background", "needs", "family"],
                               status=AgreementStatus.active, proposed_by_org_id=orgs["cr"].id)
         session.add(agreement)

@@ -172,9 +172,11 @@ def test_register_stores_sealed_names_keys_and_screening(mobility_world, session
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "mobility.registration.create",
                                                      AuditEntry.object_id == str(reg.id))).one()
     assert "José" not in repr(entry.details) and entry.details["household_size"] == 2
-    email = session.scalars(select(Job).where(Job.kind == "email",
+    email = session.scalars(select(Job).where(Job.kind == "mobility.email",
                                               Job.dedupe_key == f"mobility-confirm:{reg.id}")).one()
-    assert email.payload["to"] == ["jose@example.org"] and reg.reference in email.payload["text"]
+    # The queued job names the registration, not the address (opened from the sealed contact when sent).
+    assert email.payload["to"] == [] and email.payload["registration_id"] == str(reg.id)
+    assert "jose@example.org" not in repr(email.payload) and reg.reference in email.payload["text"]
     assert done.pin not in email.payload["text"]  # the link, never the PIN
     assert "Tu referencia" in email.payload["text"] or "referencia" in email.payload["text"]
 

@@ -1,4 +1,6 @@
 from rdn.mobility import sealed
+
+
 def test_world(mobility_world, session):
     r = mobility_world.registration()
     assert sealed.full_name(session, r) == "María López"

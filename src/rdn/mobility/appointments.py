@@ -36,9 +36,8 @@ from rdn.core.audit import Actor
 from rdn.core.errors import Conflict, FieldError, ValidationFailed
 from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal
-from rdn.core.mail import send_email
 from rdn.db import new_id
-from rdn.mobility import public_i18n
+from rdn.mobility import messages, public_i18n
 from rdn.mobility.models import (
     Appointment,
     AppointmentStatus,
@@ -626,12 +625,13 @@ def send_invitation(session: Session, *, appointment: Appointment, slot: Slot, r
         subject, text, sms_text = _message(kind, slot, office, registration)
         if who.email:
             data = ics(appointment, slot, office, language=registration.language, reference=registration.reference,
-                       uid=chain_uid(session, appointment), attendee=who.email, cancelled=kind == "cancel")
+                       uid=chain_uid(session, appointment), cancelled=kind == "cancel")
+            # No ATTENDEE: the file waits in the outbox, which never holds a registrant's address in clear.
             method = "CANCEL" if kind == "cancel" else "REQUEST"
-            send_email(session, to=who.email, subject=subject, text=text, org_id=registration.org_id,
-                       attachments=[{"filename": "cancellation.ics" if kind == "cancel" else "appointment.ics",
-                                     "content_type": f"text/calendar; method={method}; charset=UTF-8",
-                                     "data": data}])
+            messages.email_registrant(
+                session, registration, subject=subject, text=text,
+                attachments=[{"filename": "cancellation.ics" if kind == "cancel" else "appointment.ics",
+                              "content_type": f"text/calendar; method={method}; charset=UTF-8", "data": data}])
         else:
             queue_sms(session, registration=registration, text=sms_text,
                       reference=f"sm-{appointment.id.hex[:16]}-{kind[:1]}{appointment.sequence}")
@@ -697,8 +697,8 @@ def send_due_reminders(session: Session, *, now: datetime | None = None) -> int:
         with public_i18n.using(registration.language):
             subject, text, sms_text = _message("reminder", slot, office, registration)
         if who.email:
-            send_email(session, to=who.email, subject=subject, text=text, org_id=registration.org_id,
-                       dedupe_key=f"mobility.reminder:{appointment.id}:{appointment.sequence}")
+            messages.email_registrant(session, registration, subject=subject, text=text,
+                                      dedupe_key=f"mobility.reminder:{appointment.id}:{appointment.sequence}")
         if who.phone and sms_enabled():
             queue_sms(session, registration=registration, text=sms_text,
                       reference=f"sm-{appointment.id.hex[:16]}-r{appointment.sequence}")

@@ -8,6 +8,7 @@ from rdn.core.i18n import N_
 from rdn.core.modules import Module, api_router, page_router
 from rdn.core.web import NavItem, templates
 from rdn.mobility import api_public, api_staff, pages_calendar, pages_public, pages_rules, pages_staff, public_i18n
+from rdn.mobility import messages as _messages  # noqa: F401 - registers the email job
 from rdn.mobility import policy as _policy  # noqa: F401 - registers the rules
 from rdn.mobility.demo import seed
 

@@ -46,8 +46,11 @@ NOTICES = {
 SLOT_FIELDS = ("date", "time", "minutes", "capacity", "count", "every_minutes", "days", "location")
 
 
-def own_office(db: Session, principal: Principal) -> Office:
-    """The signed-in person's office, if they keep its calendar (404 otherwise)."""
+def own_office(db: Session, principal: Principal, *, listing: bool = False) -> Office:
+    """The signed-in person's office, if they keep its calendar: else 404, or 403 on the calendar's own pages
+    (``listing``), which are about no object."""
+    if listing:
+        policy.require(principal, "mobility.slots.manage")
     office = db.scalars(policy.scoped(principal, Office).where(Office.org_id == principal.org_id)).first()
     if office is None:
         raise policy.NotFound()
@@ -109,7 +112,7 @@ def _calendar(request: Request, db: Session, principal: Principal, office: Offic
 def calendar(request: Request, db: DbSession, principal: CurrentPrincipal,
              day: Annotated[str, Query(max_length=10)] = "",
              notice: Annotated[str, Query(max_length=20)] = "") -> Response:
-    office = own_office(db, principal)
+    office = own_office(db, principal, listing=True)
     return _calendar(request, db, principal, office, _day(day, office), notice=notice or None)
 
 
@@ -137,7 +140,7 @@ def add_slots(request: Request, db: DbSession, principal: CurrentPrincipal,
               days: Annotated[str, Form(max_length=6)] = "1",
               offered: Annotated[str, Form(max_length=5)] = "",
               location: Annotated[str, Form(max_length=300)] = "") -> Response:
-    office = own_office(db, principal)
+    office = own_office(db, principal, listing=True)
     values = {"date": date_, "time": time_, "minutes": minutes, "capacity": capacity, "count": count,
               "every_minutes": every_minutes, "days": days, "location": location, "offered": bool(offered)}
     errors: dict[str, str] = {}

@@ -37,8 +37,7 @@ from rdn.core import audit, clock, i18n, policy, ratelimit
 from rdn.core.audit import Actor
 from rdn.core.errors import Conflict, FieldError, TooManyRequests, ValidationFailed
 from rdn.core.identity import Principal
-from rdn.core.mail import send_email
-from rdn.mobility import sealed
+from rdn.mobility import messages, sealed
 from rdn.mobility.models import OPEN_STATUSES, Office, Registration, RegistrationStatus
 from rdn.mobility.public_i18n import PUBLIC_LOCALES, t, tn, using
 
@@ -599,8 +598,8 @@ def _confirmation_email(session: Session, office: Office, registration: Registra
             t("See where your registration stands, book an interview, update how to reach you or withdraw "
               "(this link works for %(days)s days):", days=TOKEN_DAYS) + "\n" + status_link(registration),
         ])
-    send_email(session, to=email, subject=subject, text=text, org_id=office.org_id,
-               dedupe_key=f"mobility-confirm:{registration.id}")
+    messages.email_registrant(session, registration, subject=subject, text=text,
+                              dedupe_key=f"mobility-confirm:{registration.id}")
 
 
 # Finding one's registration ------------------------------------------------------------------------------------
