@@ -230,14 +230,14 @@ def _history(registration: Registration, status: RegistrationStatus, by: str, **
 
 def _status_before_interview(registration: Registration) -> RegistrationStatus:
     """Where a registration goes back to when its interview is off (cancelled, or missed): the status it had
-    before the interview was booked (screened, usually)."""
+    before the interview was booked (screened, usually; interviewed, if it had been interviewed before)."""
     for entry in reversed(registration.history or []):
         try:
             status = RegistrationStatus(entry.get("status"))
         except (ValueError, AttributeError):
             continue
-        if status not in (RegistrationStatus.interview, RegistrationStatus.interviewed) and status not in FINISHED:
-            return status
+        if status != RegistrationStatus.interview and status not in FINISHED:
+            return status  # screened, usually; interviewed if an earlier interview took place
     return RegistrationStatus.screened
 
 
@@ -295,6 +295,13 @@ def book(session: Session, *, registration: Registration, slot_id: Any, by: str,
         raise Conflict(_say(by, _("this registration is %(status)s: no appointment can be booked",
                                   status=registration.status.value),
                             t("Your registration is no longer open, so no appointment can be booked.")))
+    if by == "registrant":
+        # What the status page offers, held here too: a registrant books one interview once screened (moving
+        # or cancelling it is the office's to do).
+        if current_appointment(session, registration) is not None:
+            raise Conflict(t("Your interview is booked. You will find the date, time and address below."))
+        if registration.status not in (RegistrationStatus.received, RegistrationStatus.screened):
+            raise Conflict(t("Your registration is no longer open, so no appointment can be booked."))
     sid = _parse_id(slot_id)
     slot = session.get(Slot, sid) if sid is not None else None
     if slot is None or slot.office_id != registration.office_id:
@@ -570,8 +577,9 @@ def when_text(slot: Slot, office: Office, language: str) -> str:
     return t("%(day)s at %(time)s", day=day, time=hour)
 
 
-def status_link(office: Office) -> str:
-    return f"{get_settings().base_url.rstrip('/')}/safe-mobility/{office.slug}"
+def status_link(registration: Registration) -> str:
+    """The status page (reference and PIN), in the registrant's language."""
+    return f"{get_settings().base_url.rstrip('/')}/safe-mobility/status?lang={registration.language}"
 
 
 def _message(kind: str, slot: Slot, office: Office, registration: Registration) -> tuple[str, str, str]:
@@ -604,8 +612,8 @@ def _message(kind: str, slot: Slot, office: Office, registration: Registration) 
         parts += [t("Place: %(place)s", place=where), t("Bring your identity documents."), ""]
     parts += [t("Your reference: %(reference)s", reference=ref),
               t("The appointment is free of charge. Nobody may ask you for money for it."), "",
-              t("To see where you stand, or to change or cancel the appointment, use your reference and your PIN "
-                "at %(link)s", link=status_link(office))]
+              t("To see where you stand, use your reference and your PIN at %(link)s. To change the appointment, "
+                "contact the office.", link=status_link(registration))]
     if kind != "cancel":
         parts += ["", t("The attached file adds the appointment to your calendar.")]
     parts += ["", t("Safe Mobility office: %(office)s", office=office.name), ""]

@@ -153,6 +153,8 @@ def convert(session: Session, *, actor: Principal, registration: Registration, r
     qualifying screening result of ``rule_id``. Everything or nothing."""
     policy.require(actor, "mobility.registration.handle", registration)
     policy.require(actor, "case.create")
+    # One conversion at a time per registration: a second (a double submit) waits here, then sees it referred.
+    session.refresh(registration, with_for_update=True)
     if registration.status == RegistrationStatus.referred or registration.case_id is not None:
         raise ValidationFailed("status", _("This registration was already referred"))
     if registration.status not in CONVERTIBLE:

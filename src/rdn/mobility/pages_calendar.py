@@ -59,10 +59,12 @@ def own_office(db: Session, principal: Principal, *, listing: bool = False) -> O
 
 
 def _day(value: str, office: Office) -> date:
+    """The day asked for; today (at the office) when none, or not a date, or outside 2000-2100."""
     try:
-        return date.fromisoformat(value) if value else service.today_at(office)
+        day = date.fromisoformat(value) if value else None
     except ValueError:
-        return service.today_at(office)
+        day = None
+    return day if day is not None and 2000 <= day.year <= 2100 else service.today_at(office)
 
 
 def _hhmm(office: Office, at: datetime) -> str:

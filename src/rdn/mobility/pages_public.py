@@ -84,6 +84,11 @@ router = APIRouter(route_class=PublicRoute, include_in_schema=False)
 # Language and pages --------------------------------------------------------------------------------------------
 
 
+
+def _digits(text: str, most: int = 12) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts "²", which ``int`` refuses)."""
+    return bool(re.fullmatch(rf"[0-9]{{1,{most}}}", text or ""))
+
 def _language(request: Request) -> str:
     asked = request.query_params.get("lang")
     code = public_i18n.pick(asked, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
@@ -154,7 +159,7 @@ def _stamp_problem(office: Office, value: Any) -> str | None:
     """Why the form's time of issue refuses it, or None."""
     text = value if isinstance(value, str) else ""
     at_text, _, mac = text[:80].partition(".")
-    if not at_text.isdigit() or not hmac.compare_digest(mac, _mac("form", office.slug, int(at_text))):
+    if not _digits(at_text) or not hmac.compare_digest(mac, _mac("form", office.slug, int(at_text))):
         return t("The form could not be checked. Please check your answers and send it again.")
     elapsed = clock.now().timestamp() - int(at_text)
     if elapsed < MIN_SECONDS:
@@ -193,7 +198,7 @@ def form_to_data(form: FormData) -> tuple[dict[str, Any], int]:
     data["ties"] = [v for v in form.getlist("ties")[:registration.MAX_TIES * 3 + 1] if isinstance(v, str)]
     data["answers"] = answers
     shown = form.get("rows")
-    shown_rows = int(shown) if isinstance(shown, str) and shown.isdigit() and len(shown) < 3 else START_ROWS
+    shown_rows = int(shown) if isinstance(shown, str) and _digits(shown, 2) else START_ROWS
     return data, max(START_ROWS, min(max(shown_rows, count), registration.MAX_MEMBERS))
 
 

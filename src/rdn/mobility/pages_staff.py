@@ -187,6 +187,8 @@ def merge(request: Request, registration_id: uuid.UUID, db: DbSession, principal
     try:
         other = work.access_registration(db, principal, other_id, "mobility.registration.handle")
     except policy.NotFound:
+        other = None
+    if other is None or other.id not in {d.id for d in work.duplicates_of(db, principal, reg)}:
         return _file(request, db, principal, reg, errors={"other_id": _("choose one of the possible duplicates")},
                      status=422)
     kept, duplicate = (other, reg) if keep == "other" else (reg, other)

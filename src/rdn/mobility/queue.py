@@ -265,6 +265,11 @@ def close(session: Session, *, actor: Principal, registration: Registration, rea
         raise ValidationFailed("reason", _("must be at most %(high)s characters", high=500))
     if registration.status not in OPEN_STATUSES:
         raise Conflict(_("This registration is no longer open: it cannot be closed"))
+    from rdn.mobility import appointments
+
+    current = appointments.current_appointment(session, registration)
+    if current is not None:  # the interview goes too (the registrant is told, and gets no reminder)
+        appointments.cancel(session, appointment=current[0], by="staff", actor=actor, reason=text)
     now = clock.now()
     before = registration.status
     registration.status, registration.status_since, registration.updated_at = RegistrationStatus.closed, now, now

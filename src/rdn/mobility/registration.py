@@ -97,6 +97,11 @@ class NotEligible(ValidationFailed):
         self.eligibility = result
 
 
+
+def _digits(text: str, most: int = 12) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts "²", which ``int`` refuses)."""
+    return bool(re.fullmatch(rf"[0-9]{{1,{most}}}", text or ""))
+
 def country_name(code: str, lang: str | None = None) -> str:
     return i18n.country_name(code, _babel_countries(lang))
 
@@ -654,7 +659,7 @@ def from_token(session: Session, reference: str, token: str, *, ip: str | None =
     ref = sealed.normal_reference(reference if isinstance(reference, str) else "")
     text = token if isinstance(token, str) else ""
     expires_text, _, mac = text[:80].partition(".")
-    if not (sealed.REFERENCE.match(ref) and expires_text.isdigit() and mac):
+    if not (sealed.REFERENCE.match(ref) and _digits(expires_text) and mac):
         return None
     if int(expires_text) < clock.now().timestamp():
         return None
@@ -677,7 +682,7 @@ def from_sign_in(session: Session, value: str | None) -> Registration | None:
     if not value or len(value) > 200:
         return None
     parts = value.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 3 or not _digits(parts[1]):
         return None
     reg_id, expires, mac = parts
     if int(expires) < clock.now().timestamp() or not hmac.compare_digest(mac, _sign("signin", reg_id, int(expires))):
@@ -891,9 +896,12 @@ def merge(session: Session, *, actor: Principal, keep: Registration, duplicate: 
         raise Conflict(i18n.gettext("Only two different registrations at the same office can be merged."))
     if keep.status == RegistrationStatus.merged or duplicate.status == RegistrationStatus.merged:
         raise Conflict(i18n.gettext("A registration already merged cannot be merged again."))
+    if duplicate.status not in OPEN_STATUSES or duplicate.case_id is not None:
+        # A referred, closed or withdrawn registration has a history of its own: it is not merged away.
+        raise Conflict(i18n.gettext("Only a registration still in the office's hands can be merged into another."))
     current = appointments.current_appointment(session, duplicate)
     if current is not None:
-        appointments.cancel(session, appointment=current[0], by="staff")
+        appointments.cancel(session, appointment=current[0], by="staff", actor=actor)
     duplicate.merged_into_id = keep.id
     duplicate.duplicate_of_id = duplicate.duplicate_of_id or keep.id
     _set_status(duplicate, RegistrationStatus.merged, "staff")
