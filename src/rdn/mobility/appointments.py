@@ -298,10 +298,12 @@ def book(session: Session, *, registration: Registration, slot_id: Any, by: str,
     if by == "registrant":
         # What the status page offers, held here too: a registrant books one interview once screened (moving
         # or cancelling it is the office's to do).
-        if current_appointment(session, registration) is not None:
-            raise Conflict(t("Your interview is booked. You will find the date, time and address below."))
-        if registration.status not in (RegistrationStatus.received, RegistrationStatus.screened):
-            raise Conflict(t("Your registration is no longer open, so no appointment can be booked."))
+        held = current_appointment(session, registration)
+        if held is None or str(held[1].id) != str(slot_id):  # the same slot again is a double submit (below)
+            if held is not None:
+                raise Conflict(t("Your interview is booked. You will find the date, time and address below."))
+            if registration.status not in (RegistrationStatus.received, RegistrationStatus.screened):
+                raise Conflict(t("Your registration is no longer open, so no appointment can be booked."))
     sid = _parse_id(slot_id)
     slot = session.get(Slot, sid) if sid is not None else None
     if slot is None or slot.office_id != registration.office_id:

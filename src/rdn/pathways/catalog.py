@@ -357,18 +357,20 @@ def search(session: Session, actor: Principal, *, nationality: str = "", current
 
 
 def _paginate(session: Session, stmt: Select[Any], *, page: int, per_page: int, listed: bool) -> Page[Any]:
-    """``rdn.core.pagination.paginate`` in one query where it can: the page's ids carry the count of every match
-    (a window), so the key probes run once rather than once for the count and again for the page; the page's
-    pathways are then read by id (sorting and counting ids only, not whole rows)."""
+    """``rdn.core.pagination.paginate`` in one query where it can: the page's rows carry the count of every match
+    (a window), so the key probes run once rather than once for the count and again for the page. Listed rows
+    (a few narrow columns) are sorted and counted in that one query; whole pathways are sorted and counted by
+    id, then read by id."""
     page, per_page = max(1, page), max(1, min(MAX_PER_PAGE, per_page))
-    rows = session.execute(stmt.with_only_columns(Pathway.id, func.count().over()).limit(per_page)
-                           .offset((page - 1) * per_page)).all()
+    columns = (*LISTED, func.count().over()) if listed else (Pathway.id, func.count().over())
+    rows = session.execute(stmt.with_only_columns(*columns).limit(per_page).offset((page - 1) * per_page)).all()
     if rows:
+        total = int(rows[0][-1])
+        if listed:
+            return Page(list(rows), total, page, per_page)
         ids = [row[0] for row in rows]
-        chosen = select(*LISTED) if listed else select(Pathway)
-        read = session.execute if listed else session.scalars
-        found = {p.id: p for p in read(chosen.where(Pathway.id.in_(ids)))}
-        return Page([found[i] for i in ids if i in found], int(rows[0][1]), page, per_page)
+        found = {p.id: p for p in session.scalars(select(Pathway).where(Pathway.id.in_(ids)))}
+        return Page([found[i] for i in ids if i in found], total, page, per_page)
     if page == 1:
         return Page([], 0, page, per_page)
     return paginate(session, stmt.with_only_columns(*LISTED) if listed else stmt, page=page,
