@@ -51,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pathways import free_port, percentile, postgres  # noqa: E402
+from pathways import percentile, postgres  # noqa: E402
+from pathways import start_server as start_pathways_server  # noqa: E402
 from rdn import db, migrate  # noqa: E402
 from rdn.config import load_settings, set_settings  # noqa: E402
 from rdn.core import clock  # noqa: E402
@@ -111,15 +112,20 @@ def rule_set(rng: random.Random, count: int) -> list[dict[str, Any]]:
     return rules
 
 
-def make_office(url: str, rules: list[dict[str, Any]]) -> uuid.UUID:
+def make_office(url: str, rules: list[dict[str, Any]], *, country: str = "CR") -> uuid.UUID:
+    """An office with Costa Rica's rule (the registrations' office), or Colombia's (the screening benchmark's
+    own, holding only its registrations), and ``rules`` as its screening rules."""
+    name, slug, nationalities, cutoff, zone = {
+        "CR": ("Safe Mobility Office Costa Rica", "cr", ["NI", "VE"], date(2023, 6, 12), "America/Costa_Rica"),
+        "CO": ("Safe Mobility Office Colombia", "co", ["CU", "HT", "VE"], date(2023, 6, 11), "America/Bogota"),
+    }[country]
     engine = db.make_engine(url)
     with Session(engine) as session:
-        org = network.create_organization(session, actor=ACTOR, name="Safe Mobility Office Costa Rica",
-                                          short_name="smo-cr", kind=OrgKind.mobility_office, country="CR")
+        org = network.create_organization(session, actor=ACTOR, name=name, short_name=f"smo-{slug}",
+                                          kind=OrgKind.mobility_office, country=country)
         session.flush()
-        office = Office(org_id=org.id, slug="cr", country="CR", name="Safe Mobility Office Costa Rica",
-                        nationalities=["NI", "VE"], presence_cutoff=date(2023, 6, 12), opened_on=date(2023, 6, 12),
-                        timezone="America/Costa_Rica", address="San José", accepting=True)
+        office = Office(org_id=org.id, slug=slug, country=country, name=name, nationalities=nationalities,
+                        presence_cutoff=cutoff, opened_on=cutoff, timezone=zone, address="", accepting=True)
         session.add(office)
         session.flush()
         for rule in rules:
@@ -181,24 +187,6 @@ def client_loop(base_url: str, until: float, seed_: int, out: list[Sample], erro
             out.append(Sample((time.perf_counter() - t0) * 1000, response.status_code))
             if response.status_code not in (201, 422) and len(errors) < 20:
                 errors.append(f"{response.status_code} {response.text[:300]}")
-
-
-def start_server(url: str) -> tuple[subprocess.Popen[bytes], int]:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RDN_")}, **environ(url)}
-    port = free_port()
-    proc = subprocess.Popen([RDN, "serve", "--port", str(port), "--no-worker"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc, port
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit("rdn serve did not become ready")
-        time.sleep(0.2)
 
 
 def load(ports: list[int], clients: int, seconds: float, seed_: int) -> tuple[list[Sample], list[str], float]:
@@ -325,7 +313,7 @@ def main() -> None:
             make_office(url, rule_set(random.Random(1), args.rules))
             ports = []
             for _ in range(args.servers):
-                proc, port = start_server(url)
+                proc, port = start_pathways_server(url, environ(url))
                 procs.append(proc)
                 ports.append(port)
             if args.warmup > 0:
@@ -353,7 +341,7 @@ def main() -> None:
                 console.print(f"{len(errors)} errors, the first: " + "; ".join(errors[:3]), style="red")
         if "screen" in parts:
             with console.status(f"Writing {args.screen:,} registrations and {args.screen_rules} rules"):
-                office_id = make_office_for_screening(url, args.screen_rules)
+                office_id = make_office(url, rule_set(random.Random(2), args.screen_rules), country="CO")
                 seeded = seed_registrations(url, office_id, args.screen)
             console.print(f"Wrote {args.screen:,} registrations in {seeded:.1f} s")
             with console.status("Screening"):
@@ -372,29 +360,6 @@ def main() -> None:
             drop()
             tmp.cleanup()
     console.print(table)
-
-
-def make_office_for_screening(url: str, rules: int) -> uuid.UUID:
-    """A second office (Colombia's rule) holding only the screening benchmark's registrations."""
-    engine = db.make_engine(url)
-    with Session(engine) as session:
-        org = network.create_organization(session, actor=ACTOR, name="Safe Mobility Office Colombia",
-                                          short_name=f"smo-co-{uuid.uuid4().hex[:6]}", kind=OrgKind.mobility_office,
-                                          country="CO")
-        session.flush()
-        office = Office(org_id=org.id, slug=f"co-{uuid.uuid4().hex[:6]}", country="CO",
-                        name="Safe Mobility Office Colombia", nationalities=["CU", "HT", "VE"],
-                        presence_cutoff=date(2023, 6, 11), timezone="America/Bogota", accepting=True)
-        session.add(office)
-        session.flush()
-        for rule in rule_set(random.Random(2), rules):
-            session.add(ScreeningRule(office_id=office.id, name=rule["name"], destination=rule["destination"],
-                                      questions=rule["questions"], conditions=rule["conditions"],
-                                      status=RuleStatus.active))
-        session.commit()
-        office_id = office.id
-    engine.dispose()
-    return office_id
 
 
 if __name__ == "__main__":

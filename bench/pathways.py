@@ -324,9 +324,10 @@ def run_scenario(clients: list[Client], scenario: str, seconds: float, seed_: in
     return samples, errors, usage
 
 
-def start_server(url: str) -> tuple[subprocess.Popen[bytes], int]:
-    """One ``rdn serve`` process (no worker) on a free port, once it answers /readyz."""
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RDN_")}, **environ(url)}
+def start_server(url: str, settings: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """One ``rdn serve`` process (no worker) on a free port, once it answers /readyz; its RDN_ settings are
+    ``settings`` (by default this benchmark's, for ``url``)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RDN_")}, **(settings or environ(url))}
     port = free_port()
     proc = subprocess.Popen([RDN, "serve", "--port", str(port), "--no-worker"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
