@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pathways import percentile, postgres  # noqa: E402
+from pathways import database, percentile  # noqa: E402
 from pathways import start_server as start_pathways_server  # noqa: E402
 from rdn import db, migrate  # noqa: E402
 from rdn.config import load_settings, set_settings  # noqa: E402
@@ -295,12 +295,7 @@ def main() -> None:
         args.servers = (os.cpu_count() or 1) if args.pg else 1
 
     tmp = tempfile.TemporaryDirectory(prefix="rdn-bench-mobility-")
-    if args.pg:
-        url, drop = postgres(args.pg)
-        backend = "PostgreSQL"
-    else:
-        url, drop = f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}", lambda: None
-        backend = "SQLite"
+    url, drop, backend = database(args.pg, Path(tmp.name))
     set_settings(load_settings(environ=environ(url)))
     table = Table(title=f"Safe Mobility on {backend}, {os.cpu_count()} CPUs (clients on the same machine)")
     for column in ("measure", "count", "seconds", "per second", "median ms", "p95 ms", "p99 ms", "other"):

@@ -136,6 +136,15 @@ def postgres(url: str) -> tuple[str, Any]:
     return target.render_as_string(hide_password=False), drop
 
 
+def database(pg: str, tmp: Path) -> tuple[str, Any, str]:
+    """The benchmark's database: the PostgreSQL one ``pg`` names (created afresh), else a SQLite file in
+    ``tmp``; with the function dropping it, and the backend's name."""
+    if pg:
+        url, drop = postgres(pg)
+        return url, drop, "PostgreSQL"
+    return f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}", lambda: None, "SQLite"
+
+
 @dataclass
 class Seeded:
     pathways: int
@@ -362,12 +371,7 @@ def main() -> None:
     if args.servers is None:
         args.servers = (os.cpu_count() or 1) if args.pg else 1
     tmp = tempfile.TemporaryDirectory(prefix="rdn-bench-pathways-")
-    if args.pg:
-        url, drop = postgres(args.pg)
-        backend = "PostgreSQL"
-    else:
-        url, drop = f"sqlite:///{Path(tmp.name) / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}", lambda: None
-        backend = "SQLite"
+    url, drop, backend = database(args.pg, Path(tmp.name))
     set_settings(load_settings(environ=environ(url)))
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, tuple[list[Sample], list[str], dict[str, float]]] = {}
