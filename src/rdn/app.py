@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from rdn import __version__, modules
 from rdn.config import Mode, Settings, get_settings, set_settings
-from rdn.core import events, outbox
+from rdn.core import events, outbox, routing
 from rdn.core.context import request_id_var
 from rdn.core.web import STATIC_DIR, RequestContextMiddleware, install_error_handlers, shell, templates
 
@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
             app.include_router(module.pages)
         shell.nav.extend(module.nav)
         shell.cards.extend(module.cards)
+    # Each included router is asked only for paths its routes start with (rdn.core.routing).
+    routing.index_routers(app.router.routes)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.state.settings = settings
