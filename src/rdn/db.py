@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -107,10 +109,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
+    ping_when_idle = "poolclass" not in kwargs and "pool_pre_ping" not in kwargs
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-        kwargs.setdefault("pool_pre_ping", True)
     # No JIT: RDN's queries are short and many; PostgreSQL's JIT compiles for hundreds of milliseconds whenever
     # a plan's estimated cost is high (a count over a large list), which costs far more than it saves here.
     # No server-side prepared statements from psycopg (it prepares a statement after five runs): PostgreSQL may
@@ -121,7 +123,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     connect_args.setdefault("prepare_threshold", None)
     connect_args["options"] = (connect_args.get("options", "")
                                + " -c jit=off -c max_parallel_workers_per_gather=0").strip()
-    return create_engine(url, connect_args=connect_args, **kwargs)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    if ping_when_idle:
+        _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection unused for this long is checked (a round trip) before it is handed out again.
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only if it lay idle for IDLE_PING_SECONDS (SQLAlchemy's
+    ``pool_pre_ping`` checks on every checkout: a round trip per request, a tenth of a short API call).
+    A connection that fails the check is replaced. One in steady use that the server dropped (PostgreSQL
+    restarted) fails the statement it was given, and SQLAlchemy then discards every connection of the pool
+    opened before, so one request, not one per connection, sees the error."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["rdn_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("rdn_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return  # new, or used a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection failed its check") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:
