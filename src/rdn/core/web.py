@@ -416,6 +416,43 @@ def country_options(selected: str | Iterable[str] | None = None) -> Markup:
     return Markup(html)  # noqa: S704 - names escaped above; codes are two letters
 
 
+class ReleasingTemplate(jinja2.Template):
+    """A template whose render lets go of its variables as soon as the page is written.
+
+    Macros imported ``with context`` hold the context they were imported in, which holds every variable of the
+    page (a search's rows, their ids, ...), and the context holds the macros: a reference cycle, freed only by
+    the garbage collector. Each page left several hundred objects for it, and a young collection every few
+    dozen pages took 30-50 ms, during which every request in the process waited. Emptying the contexts after
+    rendering leaves the collector a few small objects per page; the variables go at once."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        ctx = self.new_context(dict(*args, **kwargs))
+        try:
+            return self.environment.concat(self.root_render_func(ctx))  # type: ignore[attr-defined,no-any-return]
+        except Exception:
+            self.environment.handle_exception()
+        finally:
+            release_context(ctx)
+
+
+def release_context(ctx: jinja2.runtime.Context) -> None:
+    """Empty a finished render's context and those of the macros it imported with context."""
+    contexts = [ctx]
+    for value in ctx.vars.values():
+        func = getattr(value, "_func", None) if isinstance(value, jinja2.runtime.Macro) else None
+        for cell in getattr(func, "__closure__", None) or ():
+            try:
+                inner = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if isinstance(inner, jinja2.runtime.Context) and inner is not ctx:
+                contexts.append(inner)
+    for context in contexts:
+        context.vars.clear()
+        context.exported_vars.clear()
+        context.parent = {}
+
+
 def _make_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -425,6 +462,7 @@ def _make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.template_class = ReleasingTemplate
     templates = Jinja2Templates(env=env)
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
