@@ -169,8 +169,13 @@ def format_date(value: date | None, locale: str | None = None, fmt: str = "mediu
 
 def format_list(items: list[str], locale: str | None = None) -> str:
     """"A, B and C" in the reader's language (Arabic: "أ وب وج")."""
-    items = [str(i) for i in items]
-    return _babel_format_list(items, locale=locale or locale_var.get()) if items else ""
+    return _format_list(tuple(str(i) for i in items), locale or locale_var.get()) if items else ""
+
+
+@lru_cache(maxsize=4096)
+def _format_list(items: tuple[str, ...], locale: str) -> str:
+    """Babel parses the locale and its list patterns on every call; pages list the same few names again."""
+    return _babel_format_list(list(items), locale=_babel_locale(locale))
 
 
 def format_number(value: float | int, locale: str | None = None) -> str:
