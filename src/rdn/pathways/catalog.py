@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, case, cast, delete, func, or_, select
+from sqlalchemy import Select, case, delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,7 @@ from rdn.core.identity import Principal
 from rdn.core.modules import DemoContext
 from rdn.core.pagination import MAX_PER_PAGE, Page, paginate
 from rdn.core.tenancy import Organization
+from rdn.db import is_empty_list
 from rdn.pathways.models import (
     Obstacle,
     ObstacleStatus,
@@ -320,7 +321,7 @@ OBSTACLE_LISTED = (Obstacle.id, Obstacle.title, Obstacle.type, Obstacle.severity
 
 def _listed_or_any(codes: Any, key: str) -> Any:
     """The pathway names the code (its key), or lists no code at all (open to any)."""
-    return or_(cast(codes, Text) == "[]",
+    return or_(is_empty_list(codes),
                Pathway.id.in_(select(PathwayKey.pathway_id).where(PathwayKey.key == key)))
 
 
@@ -386,7 +387,7 @@ def obstacles_for(session: Session, actor: Principal, *, nationality: str, curre
                                                 Obstacle.status != ObstacleStatus.resolved)
     if nat:
         stmt = stmt.where(or_(has_any(Obstacle.nationalities, _keys([nat])),
-                              cast(Obstacle.nationalities, Text) == "[]"))
+                              is_empty_list(Obstacle.nationalities)))
     rank = case(SEVERITY_RANK, value=Obstacle.severity, else_=0)
     stmt = stmt.order_by(rank.desc(), Obstacle.updated_at.desc(), Obstacle.id).limit(MAX_OBSTACLES)
     return list(session.execute(stmt.with_only_columns(*OBSTACLE_LISTED)))
