@@ -178,6 +178,26 @@ def _format_list(items: tuple[str, ...], locale: str) -> str:
     return _babel_format_list(list(items), locale=_babel_locale(locale))
 
 
+def format_days(days: int) -> str:
+    """"3 days" in the reader's language (pages list many pathways, each with its processing time)."""
+    return _format_days(int(days), locale_var.get())
+
+
+@lru_cache(maxsize=4096)
+def _format_days(days: int, locale: str) -> str:
+    return ngettext("%(num)s day", "%(num)s days", days)  # locale_var is ``locale`` here
+
+
+def format_countries(codes: list[str]) -> str:
+    """Country names in the reader's language, as a list ("Syria, Iraq and Yemen")."""
+    return _format_countries(tuple(codes), locale_var.get()) if codes else ""
+
+
+@lru_cache(maxsize=4096)
+def _format_countries(codes: tuple[str, ...], locale: str) -> str:
+    return format_list([country_name(code, locale) for code in codes], locale)
+
+
 def format_number(value: float | int, locale: str | None = None) -> str:
     return _format_number(value, locale or locale_var.get())
 

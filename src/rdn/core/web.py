@@ -478,6 +478,8 @@ def _make_templates() -> Jinja2Templates:
     env.filters["language"] = i18n.language_name
     env.filters["country"] = i18n.country_name
     env.filters["and_list"] = i18n.format_list
+    env.filters["countries"] = i18n.format_countries
+    env.filters["days"] = i18n.format_days
     env.filters["urlquote"] = lambda value: quote(str(value), safe="")
     return templates
 
