@@ -28,6 +28,7 @@ import argparse
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -294,8 +295,9 @@ def main() -> None:
     if args.servers is None:
         args.servers = (os.cpu_count() or 1) if args.pg else 1
 
-    tmp = tempfile.TemporaryDirectory(prefix="rdn-bench-mobility-")
-    url, drop, backend = database(args.pg, Path(tmp.name))
+    # With --keep a SQLite file must outlive the run (a TemporaryDirectory is removed when the program ends).
+    tmp_dir = Path(tempfile.mkdtemp(prefix="rdn-bench-mobility-"))
+    url, drop, backend = database(args.pg, tmp_dir)
     set_settings(load_settings(environ=environ(url)))
     table = Table(title=f"Safe Mobility on {backend}, {os.cpu_count()} CPUs (clients on the same machine)")
     for column in ("measure", "count", "seconds", "per second", "median ms", "p95 ms", "p99 ms", "other"):
@@ -353,7 +355,7 @@ def main() -> None:
             console.print(f"Kept the database: {url}")
         else:
             drop()
-            tmp.cleanup()
+            shutil.rmtree(tmp_dir, ignore_errors=True)
     console.print(table)
 
 

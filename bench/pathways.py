@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -370,8 +371,9 @@ def main() -> None:
 
     if args.servers is None:
         args.servers = (os.cpu_count() or 1) if args.pg else 1
-    tmp = tempfile.TemporaryDirectory(prefix="rdn-bench-pathways-")
-    url, drop, backend = database(args.pg, Path(tmp.name))
+    # With --keep a SQLite file must outlive the run (a TemporaryDirectory is removed when the program ends).
+    tmp_dir = Path(tempfile.mkdtemp(prefix="rdn-bench-pathways-"))
+    url, drop, backend = database(args.pg, tmp_dir)
     set_settings(load_settings(environ=environ(url)))
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, tuple[list[Sample], list[str], dict[str, float]]] = {}
@@ -406,7 +408,7 @@ def main() -> None:
             console.print(f"Kept the database: {url}")
         else:
             drop()
-            tmp.cleanup()
+            shutil.rmtree(tmp_dir, ignore_errors=True)
     load_after = os.getloadavg()[0]
 
     table = Table(title=f"Pathway search on {backend}: {seeded.pathways:,} pathways, {seeded.obstacles:,} obstacles "

@@ -125,6 +125,11 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        if ":memory:" not in url and "mode=memory" not in url and "poolclass" not in kwargs:
+            # As many pooled connections as requests run at once: connections beyond the pool are closed when
+            # returned and opened again (with their PRAGMAs) by the next request, a cost on every busy request.
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 20)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
