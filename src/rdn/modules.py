@@ -15,8 +15,9 @@ def installed() -> list[Module]:
     from rdn.pathways.module import module as pathways
     from rdn.redphone.module import module as redphone
     from rdn.web.module import module as shell
+    from rdn.welcome.module import module as welcome
 
-    return [shell, accounts, network, redphone, cases, matching, pathways, mobility, ops]
+    return [shell, accounts, network, redphone, cases, matching, pathways, mobility, welcome, ops]
 
 
 def load_job_handlers() -> None:

@@ -1,0 +1,1 @@
+"""Welcome: community sponsors who welcome arriving families."""
