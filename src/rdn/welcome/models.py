@@ -103,6 +103,8 @@ class SponsorGroup(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     programme_id: Mapped[uuid.UUID] = mapped_column(_fk("welcome_programmes", "RESTRICT"), index=True)
     org_id: Mapped[uuid.UUID] = mapped_column(_fk("organizations", "RESTRICT"), unique=True)  # the group's own
+    # The government running the programme (its staff handle the group): copied here for the rules and scopes.
+    government_org_id: Mapped[uuid.UUID] = mapped_column(_fk("organizations", "RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
     city: Mapped[str] = mapped_column(String(120), default="")

@@ -5,5 +5,7 @@ from __future__ import annotations
 
 from rdn.core.modules import Module
 from rdn.welcome import models as _models  # noqa: F401 - the tables
+from rdn.welcome import policy as _policy  # noqa: F401 - registers the rules
+from rdn.welcome import service as _service  # noqa: F401 - registers the reminders job
 
 module = Module(name="welcome")

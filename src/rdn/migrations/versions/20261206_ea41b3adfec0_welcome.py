@@ -51,6 +51,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('programme_id', sa.Uuid(), nullable=False),
     sa.Column('org_id', sa.Uuid(), nullable=False),
+    sa.Column('government_org_id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('country', sa.String(length=2), nullable=False),
     sa.Column('city', sa.String(length=120), nullable=False),
@@ -71,11 +72,13 @@ def upgrade() -> None:
     sa.Column('eligible_since', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['government_org_id'], ['organizations.id'], name=op.f('fk_welcome_groups_government_org_id_organizations'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_welcome_groups_org_id_organizations'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['programme_id'], ['welcome_programmes.id'], name=op.f('fk_welcome_groups_programme_id_welcome_programmes'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_welcome_groups')),
     sa.UniqueConstraint('org_id', name=op.f('uq_welcome_groups_org_id'))
     )
+    op.create_index(op.f('ix_welcome_groups_government_org_id'), 'welcome_groups', ['government_org_id'], unique=False)
     op.create_index(op.f('ix_welcome_groups_programme_id'), 'welcome_groups', ['programme_id'], unique=False)
     op.create_index(op.f('ix_welcome_groups_status'), 'welcome_groups', ['status'], unique=False)
     op.create_table('welcome_matches',
@@ -187,6 +190,7 @@ def downgrade() -> None:
     op.drop_table('welcome_matches')
     op.drop_index(op.f('ix_welcome_groups_status'), table_name='welcome_groups')
     op.drop_index(op.f('ix_welcome_groups_programme_id'), table_name='welcome_groups')
+    op.drop_index(op.f('ix_welcome_groups_government_org_id'), table_name='welcome_groups')
     op.drop_table('welcome_groups')
     op.drop_index(op.f('ix_welcome_programmes_org_id'), table_name='welcome_programmes')
     op.drop_table('welcome_programmes')

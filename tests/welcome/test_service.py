@@ -1,0 +1,234 @@
+"""Welcome's rules: eligibility follows the programme, due dates follow the arrival, overdue services remind the
+group once and the programme's staff once, sponsors learn only what the programme lets them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from rdn.core import clock, outbox, policy
+from rdn.core.errors import ProblemError, ValidationFailed
+from rdn.welcome import service
+from rdn.welcome.models import GroupStatus, MatchStatus, ServiceTask
+from tests.welcome.conftest import WelcomeWorld, day
+
+
+def codes(missing: list[service.Missing]) -> list[str]:
+    return [m.code for m in missing]
+
+
+def _status(ww: WelcomeWorld) -> list[str]:
+    return codes(service.eligibility(ww.programme, ww.group, service.members_of(ww.session, ww.group)))
+
+
+def test_a_new_group_is_told_everything_it_lacks(ww: WelcomeWorld) -> None:
+    assert _status(ww) == ["adults", "checks", "training", "funds", "plan"]
+    assert ww.group.status == GroupStatus.forming
+
+
+def test_eligibility_follows_each_rule_of_the_programme(ww: WelcomeWorld) -> None:
+    s = ww.session
+    ww.make_eligible()
+    assert _status(ww) == [] and ww.group.status == GroupStatus.eligible
+    staff, sponsor = ww.p("officer_canada"), ww.p("sponsor_group_a")
+    member = service.members_of(s, ww.group)[-1]
+    # One adult's check fails: not eligible, and the group is told whose.
+    service.record_check(s, actor=staff, group=ww.group, member=member, check="failed")
+    assert _status(ww) == ["checks"] and ww.group.status == GroupStatus.forming
+    assert member.full_name in service.eligibility(ww.programme, ww.group, service.members_of(s, ww.group))[0].text
+    service.record_check(s, actor=staff, group=ww.group, member=member, check="passed")
+    assert ww.group.status == GroupStatus.eligible
+    # Less cash than the programme's share: missing "cash"; changed pledges need verifying again.
+    need = service.funds_needed(ww.programme, ww.group)
+    service.update_group(s, actor=sponsor, group=ww.group, changes={"funds_cash": round(need * 0.5, 2)})
+    assert _status(ww) == ["cash", "funds_verified"]
+    service.update_group(s, actor=sponsor, group=ww.group, changes={"funds_cash": round(need * 0.6, 2)})
+    assert _status(ww) == ["funds_verified"]
+    service.verify_funds(s, actor=staff, group=ww.group)
+    assert _status(ww) == []
+    # Housing more people needs more funds ($2,425 a person).
+    service.update_group(s, actor=sponsor, group=ww.group, changes={"capacity": ww.group.capacity + 1})
+    assert "funds" in _status(ww)
+    service.update_group(s, actor=sponsor, group=ww.group, changes={"capacity": ww.group.capacity - 1})
+    # The programme's rules change: the groups follow at once.
+    service.update_programme(s, actor=ww.p("admin_canada"), programme=ww.programme, changes={"min_adults": 6})
+    assert _status(ww) == ["adults"] and ww.group.status == GroupStatus.forming
+    service.update_programme(s, actor=ww.p("admin_canada"), programme=ww.programme,
+                             changes={"min_adults": 5, "training_required": False})
+    assert ww.group.status == GroupStatus.eligible
+
+
+@pytest.mark.parametrize(("rule", "value", "missing"), [
+    ("min_adults", 1, []), ("checks_required", False, ["checks"]), ("training_required", False, ["training"]),
+    ("funds_per_person", 0, ["funds"]), ("cash_share", 0, ["funds"]),
+])
+def test_each_rule_can_be_relaxed(ww: WelcomeWorld, rule: str, value: object, missing: list[str]) -> None:
+    """With one rule relaxed, a fresh group lacks one thing less (the lists above are what disappears)."""
+    before = _status(ww)
+    service.update_programme(ww.session, actor=ww.p("admin_canada"), programme=ww.programme,
+                             changes={rule: value})
+    after = _status(ww)
+    gone = [c for c in before if c not in after]
+    assert gone == (["adults"] if rule == "min_adults" else missing if rule != "cash_share" else [])
+
+
+def test_staff_not_sponsors_record_checks_and_funds(ww: WelcomeWorld) -> None:
+    member = service.members_of(ww.session, ww.group)[0]
+    with pytest.raises((policy.Forbidden, policy.NotFound)):
+        service.record_check(ww.session, actor=ww.p("sponsor_group_a"), group=ww.group, member=member,
+                             check="passed")
+    with pytest.raises((policy.Forbidden, policy.NotFound)):
+        service.verify_funds(ww.session, actor=ww.p("sponsor_group_a"), group=ww.group)
+    with pytest.raises((policy.Forbidden, policy.NotFound)):  # another government's staff
+        service.verify_funds(ww.session, actor=ww.p("minister_spain"), group=ww.group)
+
+
+def _active_match(ww: WelcomeWorld, size: int = 4):  # type: ignore[no-untyped-def]
+    ww.make_eligible()
+    case = ww.arriving_case(size=size)
+    staff = ww.p("officer_canada")
+    match = service.propose(ww.session, actor=staff, group=ww.group, case_id=case.id, shared_needs=["wheelchair"])
+    service.respond_as_group(ww.session, actor=ww.p("sponsor_group_a"), match=match, accept=True)
+    assert match.status == MatchStatus.proposed
+    service.record_family_answer(ww.session, actor=staff, match=match, accept=True)
+    assert match.status == MatchStatus.active
+    return match, case
+
+
+def test_due_dates_follow_the_arrival_date(ww: WelcomeWorld) -> None:
+    match, _case = _active_match(ww)
+    tasks = service.tasks_of(ww.session, match)
+    assert tasks and all(t.due_on is None for t in tasks)  # no arrival yet, no due dates
+    # Per-person services: one task for each of the four people, named as the family shared them.
+    assert len([t for t in tasks if t.code == "identity_numbers"]) == 4
+    service.set_arrival(ww.session, actor=ww.p("officer_canada"), match=match, arrival_on="2030-03-10",
+                        notice={"flight": "AC 849", "airport": "YOW"})
+    for task in service.tasks_of(ww.session, match):
+        assert task.due_on == day("2030-03-10") + timedelta(days=task.due_days)
+    assert {t.code: t.due_on for t in service.tasks_of(ww.session, match)}["school"] == day("2030-04-09")
+    # A later arrival moves every date.
+    service.set_arrival(ww.session, actor=ww.p("officer_canada"), match=match, arrival_on="2030-03-20")
+    assert {t.code: t.due_on for t in service.tasks_of(ww.session, match)}["airport"] == day("2030-03-20")
+    # Owners come from the welcome plan.
+    assert all(t.owner_member_id is not None for t in service.tasks_of(ww.session, match))
+
+
+def _queued(ww: WelcomeWorld, prefix: str) -> list[outbox.Job]:
+    return list(ww.session.scalars(select(outbox.Job).where(outbox.Job.dedupe_key.like(f"{prefix}%"))))
+
+
+def test_overdue_services_remind_the_group_once_then_the_staff_once(ww: WelcomeWorld) -> None:
+    s = ww.session
+    match, _case = _active_match(ww)
+    service.set_arrival(s, actor=ww.p("officer_canada"), match=match, arrival_on="2030-03-10")
+    airport = next(t for t in service.tasks_of(s, match) if t.code == "airport")
+    with clock.frozen(datetime(2030, 3, 12, 9, tzinfo=UTC)):
+        service.update_task(s, actor=ww.p("sponsor_group_a"), match=match, task=airport,
+                            changes={"done_on": "2030-03-10", "evidence": "Met at the gate"})
+        reminded, escalated = service.send_due_reminders(s)
+        # Due on the 10th or 11th and not done: housing (day 0) and the first meal (day 1); the airport is done.
+        assert (reminded, escalated) == (2, 0)
+        assert len(_queued(ww, "welcome.overdue:")) == 2
+        assert service.send_due_reminders(s) == (0, 0)  # not twice
+    with clock.frozen(datetime(2030, 3, 18, 9, tzinfo=UTC)):  # 8 days past housing's due date: the staff hear
+        reminded, escalated = service.send_due_reminders(s)
+        assert escalated == 1  # housing (due the 10th, 7 days' grace) ; the first meal is due the 11th
+        assert service.send_due_reminders(s) == (0, 0)
+    staff_mail = _queued(ww, "welcome.escalated:")
+    assert len(staff_mail) == 1
+    assert "officer_canada@rdn.test" in staff_mail[0].payload["to"] or \
+        "admin_canada@rdn.test" in staff_mail[0].payload["to"]
+    assert len(_queued(ww, "welcome.overdue:")) == reminded + 2
+
+
+def test_sponsors_see_only_the_programme_s_fields(ww: WelcomeWorld) -> None:
+    match, case = _active_match(ww)
+    view = service.sponsor_view(ww.programme, match)
+    assert set(view) <= {"given_names", "size", "arrival_on", "arrival_notice", "languages", "needs", "status",
+                         "stream"}
+    assert view["given_names"][0] == "Mohammad" and view["size"] == 4 and view["needs"] == ["wheelchair"]
+    flat = repr(view)
+    for secret in (case.number, "Rahimi", "Islamabad", case.current_country, str(case.id)):
+        assert secret not in flat
+    # A programme that shares less: the snapshot of the next match holds less.
+    service.update_programme(ww.session, actor=ww.p("admin_canada"), programme=ww.programme,
+                             changes={"sponsor_fields": ["size", "arrival"]})
+    assert set(service.sponsor_view(ww.programme, match)) == {"size", "arrival_on", "arrival_notice", "status",
+                                                              "stream"}
+
+
+def test_a_family_gets_one_group_and_only_eligible_groups_are_matched(ww: WelcomeWorld) -> None:
+    case = ww.arriving_case()
+    staff = ww.p("officer_canada")
+    with pytest.raises(ProblemError):
+        service.propose(ww.session, actor=staff, group=ww.group, case_id=case.id)  # still forming
+    ww.make_eligible()
+    service.propose(ww.session, actor=staff, group=ww.group, case_id=case.id)
+    assert ww.group.status == GroupStatus.matched
+    with pytest.raises(ProblemError):
+        service.propose(ww.session, actor=staff, group=ww.group, case_id=case.id)
+    # Spain's staff cannot propose in Canada's programme.
+    with pytest.raises((policy.Forbidden, policy.NotFound)):
+        service.propose(ww.session, actor=ww.p("minister_spain"), group=ww.group, case_id=case.id)
+
+
+def test_the_algorithm_proposes_by_preference(ww: WelcomeWorld) -> None:
+    ww.make_eligible()
+    too_big = ww.arriving_case("Karim", size=7)  # more people than the group can house (5)
+    fits = ww.arriving_case("Ahmad", size=3)
+    result = service.run_matching(ww.session, actor=ww.p("officer_canada"), programme=ww.programme)
+    assert [p.family_id for p in result.proposals] == [fits.id]
+    assert too_big.id in result.unmatched_families
+    assert ww.group.status == GroupStatus.matched
+
+
+def test_sign_up_validates_every_field_and_keeps_nothing_on_error(ww: WelcomeWorld) -> None:
+    s = ww.session
+    bad = {"your_name": "", "your_email": "not-an-email", "name": "", "city": "", "capacity": "99",
+           "languages": ["english!"], "nationalities": ["XX"], "min_size": "5", "max_size": "2"}
+    with pytest.raises(ValidationFailed) as caught:
+        service.sign_up(s, programme=ww.programme, data=bad)
+    fields = {e.field for e in caught.value.errors}
+    assert {"your_name", "your_email", "name", "city", "capacity", "languages", "nationalities",
+            "max_size"} <= fields
+    group = service.sign_up(s, programme=ww.programme, data={
+        "your_name": "Ana Souza", "your_email": "ana@example.org", "name": "Elm Street Neighbours",
+        "city": "Halifax", "languages": "en, pt", "capacity": "4", "max_size": "5", "stream": "matched"})
+    assert group.status == GroupStatus.forming and group.government_org_id == ww.programme.org_id
+    assert [m.full_name for m in service.members_of(s, group)] == ["Ana Souza"]
+    with pytest.raises(ValidationFailed):  # the same address twice
+        service.sign_up(s, programme=ww.programme, data={
+            "your_name": "Ana Souza", "your_email": "ana@example.org", "name": "Again", "city": "Halifax"})
+
+
+def test_donations_are_claimed_then_given_to_the_group_s_family(ww: WelcomeWorld) -> None:
+    s = ww.session
+    match, _case = _active_match(ww)
+    donation = service.offer_donation(s, programme=ww.programme, data={
+        "donor_name": "Jo", "donor_email": "jo@example.org", "kind": "furniture", "description": "A table",
+        "condition": "good", "city": "Ottawa"})
+    sponsor = ww.p("sponsor_group_a")
+    service.claim_donation(s, actor=sponsor, group=ww.group, donation=donation)
+    with pytest.raises(ProblemError):
+        service.claim_donation(s, actor=sponsor, group=ww.group, donation=donation)
+    service.give_donation(s, actor=sponsor, group=ww.group, donation=donation, on="2030-03-12")
+    assert donation.given_to_match_id == match.id and donation.given_on == day("2030-03-12")
+
+
+def test_dashboard_counts_what_the_records_say(ww: WelcomeWorld) -> None:
+    s = ww.session
+    match, _case = _active_match(ww)
+    service.set_arrival(s, actor=ww.p("officer_canada"), match=match, arrival_on="2030-03-10")
+    tasks = service.tasks_of(s, match)
+    with clock.frozen(datetime(2030, 3, 12, 9, tzinfo=UTC)):
+        service.update_task(s, actor=ww.p("sponsor_group_a"), match=match, task=tasks[0],
+                            changes={"done_on": "2030-03-10"})
+        figures = service.dashboard(s, actor=ww.p("officer_canada"), programme=ww.programme)
+    due = [t for t in s.scalars(select(ServiceTask)) if t.due_on and t.due_on <= day("2030-03-12")]
+    assert figures["services"]["due"] == len(due)
+    assert figures["services"]["on_time"] == 1
+    assert figures["families_welcomed"] == 1
+    assert figures["groups"]["matched"] + figures["groups"]["welcoming"] == 1
+    assert figures["funds"]["pledged"] == ww.group.funds_pledged
