@@ -836,3 +836,10 @@ MATRIX += [
     PUBLIC("GET", "/api/v1/mobility/offices"),
     PUBLIC("POST", "/api/v1/mobility/offices/{office_slug}/registrations", json={"given_name": "Matrix"}),
 ]
+
+
+# Welcome (see test_authz_matrix.World.welcome): rows of its own files, one for the pages and one for the API.
+from tests.authz_welcome_api import API_ROWS  # noqa: E402 - they use Row and R above
+from tests.authz_welcome_pages import PAGE_ROWS  # noqa: E402
+
+MATRIX += PAGE_ROWS + API_ROWS

@@ -1,0 +1,7 @@
+"""Authorization-matrix rows of Welcome's API (see tests/authz_matrix.py for the meaning of a row)."""
+
+from __future__ import annotations
+
+from tests.authz_matrix import Row  # imported at the end of tests/authz_matrix.py, after Row and R
+
+API_ROWS: list[Row] = []
