@@ -18,7 +18,7 @@ from rdn.core import clock
 from rdn.core.identity import Principal
 from rdn.core.tenancy import Organization
 from rdn.welcome import service
-from rdn.welcome.models import CheckStatus, Programme, SponsorGroup, SponsorMember
+from rdn.welcome.models import CheckStatus, Match, Programme, SponsorGroup, SponsorMember
 from tests.cases.conftest import CasesWorld, cases_world, household, make_gov_admins  # noqa: F401 - fixtures
 
 WELCOME_CORPS = {"name": "Canada Welcome Circles", "slug": "ca-welcome", "min_adults": 5, "checks_required": True,
@@ -68,6 +68,17 @@ class WelcomeWorld:
             "funds_pledged": need, "funds_cash": need,
             "plan": {item["code"]: str(first.id) for item in self.programme.services}})
         service.verify_funds(s, actor=staff, group=group)
+
+
+    def active_match(self, size: int = 4, needs: tuple[str, ...] = ("wheelchair",)) -> tuple[Match, Case]:
+        """The group, made eligible, matched with an arriving family; both sides accepted."""
+        self.make_eligible()
+        case = self.arriving_case(size=size)
+        staff = self.p("officer_canada")
+        match = service.propose(self.session, actor=staff, group=self.group, case_id=case.id, shared_needs=needs)
+        service.respond_as_group(self.session, actor=self.p("sponsor_group_a"), match=match, accept=True)
+        service.record_family_answer(self.session, actor=staff, match=match, accept=True)
+        return match, case
 
 
 def welcome_world(cw: CasesWorld) -> WelcomeWorld:

@@ -86,13 +86,7 @@ def test_staff_not_sponsors_record_checks_and_funds(ww: WelcomeWorld) -> None:
 
 
 def _active_match(ww: WelcomeWorld, size: int = 4):  # type: ignore[no-untyped-def]
-    ww.make_eligible()
-    case = ww.arriving_case(size=size)
-    staff = ww.p("officer_canada")
-    match = service.propose(ww.session, actor=staff, group=ww.group, case_id=case.id, shared_needs=["wheelchair"])
-    service.respond_as_group(ww.session, actor=ww.p("sponsor_group_a"), match=match, accept=True)
-    assert match.status == MatchStatus.proposed
-    service.record_family_answer(ww.session, actor=staff, match=match, accept=True)
+    match, case = ww.active_match(size=size)
     assert match.status == MatchStatus.active
     return match, case
 
