@@ -65,15 +65,16 @@ def pair_scores(groups: Sequence[GroupPrefs], families: Sequence[FamilyNeeds]) -
 
 
 def exhaustive(groups: Sequence[GroupPrefs], families: Sequence[FamilyNeeds]) -> float:
-    """The best total over every injection of families into groups-or-nobody."""
+    """The best total over every injection of families into groups-or-nobody that welcomes as many families as
+    any does (families first, then score)."""
     allowed = pair_scores(groups, families)
-    best = 0.0
+    best = (0, 0.0)
     for choice in itertools.product(range(-1, len(groups)), repeat=len(families)):
         used = [g for g in choice if g >= 0]
         if len(set(used)) < len(used) or any((g, f) not in allowed for f, g in enumerate(choice) if g >= 0):
             continue
-        best = max(best, sum(allowed[g, f] for f, g in enumerate(choice) if g >= 0))
-    return best
+        best = max(best, (len(used), sum(allowed[g, f] for f, g in enumerate(choice) if g >= 0)))
+    return best[1]
 
 
 def greedy(groups: Sequence[GroupPrefs], families: Sequence[FamilyNeeds]) -> float:
@@ -201,6 +202,20 @@ def test_optimal_where_greedy_is_not() -> None:
     assert result.total == pytest.approx(exhaustive([a, b], [two, six]))
     assert greedy([a, b], [two, six]) == pytest.approx(score(a, two)[0])
     assert result.total > greedy([a, b], [two, six]) + 1
+
+
+def test_two_families_welcomed_rather_than_one_perfect_pair() -> None:
+    """A suits the Arabic-speaking family in Toronto perfectly, and is the only group that can take the family of
+    five; B can take only the family of two. The best score alone would give A the perfect pair and leave the
+    family of five out; welcoming both families comes first."""
+    a = GroupPrefs(id="A", country="CA", city="Toronto", languages=frozenset({"ar"}), capacity=5)
+    b = GroupPrefs(id="B", country="CA", capacity=2)
+    perfect = FamilyNeeds(id="two", country="CA", size=2, languages=frozenset({"ar"}), city="Toronto")
+    five = FamilyNeeds(id="five", country="CA", size=5)
+    result = match([a, b], [perfect, five])
+    assert sorted((p.group_id, p.family_id) for p in result.proposals) == [("A", "five"), ("B", "two")]
+    assert result.unmatched_families == {}
+    assert score(a, perfect)[0] > score(a, five)[0] + score(b, perfect)[0]  # what the score alone would pick
 
 
 # Left out, and why ---------------------------------------------------------------------------------------------

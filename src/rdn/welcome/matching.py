@@ -25,10 +25,11 @@ better than leaving both unmatched. Finally a tie-breaker below ``TIE_WEIGHT`` t
 (not of their positions in the input), so equal choices are settled the same way on every run and whatever the
 order of the input.
 
-:func:`match` maximises the total score over allowed pairs, each group and each family in at most one pair,
-with the Hungarian-type solver of ``scipy.optimize.linear_sum_assignment`` -- an optimal assignment, where
-taking the best pair first (greedy) can leave a family without the only group that could take it. It
-maximises score, not the number of families matched: one excellent pair can win over two poor ones.
+:func:`match` first matches as many families as it can, then, among the assignments that do, takes the one with
+the best total score; each group and each family in at most one pair. It uses the Hungarian-type solver of
+``scipy.optimize.linear_sum_assignment`` -- an optimal assignment, where taking the best pair first (greedy)
+can leave a family without the only group that could take it. Families come first: one excellent pair never
+wins over two families welcomed (each allowed pair is given a bonus larger than any total of scores).
 
 Pairs across countries are never allowed, so each destination country is solved on its own (a country with a
 third of 5,000 groups and families is a 1,700 x 1,700 matrix, not 5,000 x 5,000). The solver's time grows about
@@ -433,8 +434,9 @@ def _why_no_group(enc: _Encoded, family: FamilyNeeds, gi: np.ndarray | None) -> 
 
 
 def match(groups: Sequence[GroupPrefs], families: Sequence[FamilyNeeds]) -> MatchResult:
-    """At most one family per group and one group per family, maximising the total score over allowed pairs
-    (an optimal assignment, solved country by country). Ids must be unique on each side."""
+    """At most one family per group and one group per family: as many families as possible, then the best total
+    score over allowed pairs (an optimal assignment, solved country by country). Ids must be unique on each
+    side."""
     started = time.perf_counter()
     _unique((g.id for g in groups), "groups")
     _unique((f.id for f in families), "families")
@@ -464,6 +466,11 @@ def match(groups: Sequence[GroupPrefs], families: Sequence[FamilyNeeds]) -> Matc
         rows = np.flatnonzero(row_pairs)[np.argsort(row_pairs[row_pairs > 0], kind="stable")]
         cols = np.flatnonzero(col_pairs)[np.argsort(col_pairs[col_pairs > 0], kind="stable")]
         cost, gi, fi = cost[np.ix_(rows, cols)], gi[rows], fi[cols]
+        # Every allowed pair is worth more than any total of scores this block can reach: the solver first
+        # welcomes as many families as it can, then, among those assignments, takes the best total score.
+        allowed = cost > 0
+        cost[allowed] += float(cost.max()) * min(cost.shape) + 1.0
+        del allowed
         np.negative(cost, out=cost)
         r, c = linear_sum_assignment(cost)
         chosen = cost[r, c] < 0
