@@ -102,6 +102,15 @@ class World:
     slot: dict[str, uuid.UUID] = field(default_factory=dict)  # own, other
     appointment: dict[str, uuid.UUID] = field(default_factory=dict)  # own, other
     reference: str = ""  # of the own registration
+    # Welcome (see _welcome): Canada's programme "canadian" (the maple group) and Spain's "spanish" ("other")
+    programme: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian, spanish
+    programme_slug: dict[str, str] = field(default_factory=dict)  # canadian, spanish
+    group: dict[str, uuid.UUID] = field(default_factory=dict)  # maple, other: eligible, now welcoming
+    sponsor_member: dict[str, uuid.UUID] = field(default_factory=dict)  # maple (sponsor_group_a's), other
+    match: dict[str, uuid.UUID] = field(default_factory=dict)  # maple, other: active, the family arrived
+    task: dict[str, uuid.UUID] = field(default_factory=dict)  # maple, other: a core service of that match
+    donation: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian, spanish: offered
+    arriving: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian, spanish: the matched families
     persona: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -165,6 +174,9 @@ class World:
                 out[name] = "security"
             elif name == "part":
                 out[name] = "protection"
+            elif name == "programme_slug":  # public addresses: a rel of None (public rows) is Canada's
+                out[name] = {"missing": "no-such-programme", "spanish": self.programme_slug.get("spanish", "")
+                             }.get(rel or "", self.programme_slug.get("canadian", ""))
             elif rel == "missing":
                 out[name] = missing
             elif name == "org_id":
@@ -220,6 +232,15 @@ class World:
                     rel = "mismatch"
                 else:
                     out[name] = str(self.case[rel or ""])
+            elif name in ("programme_id", "donation_id"):
+                out[name] = str((self.programme if name == "programme_id" else self.donation)[rel or ""])
+            elif name in ("group_id", "match_id"):  # mismatch: maple's, with the other group's member or task
+                out[name] = str((self.group if name == "group_id" else self.match)["maple" if rel == "mismatch"
+                                                                                    else rel or ""])
+            elif name == "task_id":
+                out[name] = str(self.task["other" if rel == "mismatch" else rel or ""])
+            elif name == "member_id" and ("group_id" in names or rel in ("maple", "other")):
+                out[name] = str(self.sponsor_member["other" if rel == "mismatch" else rel or ""])
             elif name == "member_id":
                 other = self.case["canadian"] if rel == "mismatch" else self.case[rel or ""]
                 out[name] = str(self.principal[other])
@@ -311,6 +332,7 @@ def world(app, session) -> Iterator[World]:
     _matching(w, session)
     _pathways(w, session)
     _mobility(w, session)
+    _welcome(w, session)
     anonymous = Client(app)
     page = anonymous.get("/login")
     anonymous.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -516,6 +538,114 @@ def _mobility(w: World, session: Any) -> None:
                                                by="staff", actor=officers[rel]).id
         if rel == "own":
             w.reference = registration.reference
+    session.commit()
+
+
+def _welcome(w: World, session: Any) -> None:
+    """Welcome: Canada's programme ("canadian", slug ca-matrix, started by admin_canada) with the maple group (the
+    organization of sponsor_group_a, who is one of its members), and Spain's ("spanish", slug es-matrix) with the
+    "other" group (a sponsor group of its own that signed up on the public page, no persona). Both groups are
+    eligible (their adults passed checks and training, funds pledged and verified, a full welcome plan) and
+    welcome a family their government accepted from the agency: an active match (proposed by the staff, accepted
+    by the group and the family) whose family arrived five days ago, so its core services are dated. A donation is
+    offered in each programme. Spain's minister is a senior official, who does not run programmes: Spain's
+    programme is a row made here, and an officer of Spain with no persona acts as its staff."""
+    from datetime import timedelta
+
+    from rdn.cases import service as cases
+    from rdn.cases import sharing
+    from rdn.cases.models import Referral
+    from rdn.core.identity import User
+    from rdn.welcome import service as welcome
+    from rdn.welcome.models import SPONSOR_FIELDS, CheckStatus, GroupStatus, Programme, SponsorGroup, SponsorMember
+
+    net = w.net
+
+    def act(user: Any, org_id: Any) -> identity.Principal:
+        p = identity.principal_for(session, user, org_id=org_id, via="session")
+        return dataclasses.replace(p, mfa_at=clock.now())
+
+    spain = net.orgs["spain"]
+    officer_spain = service.create_person(session, actor=ACTOR_MATRIX, email="officer-spain@matrix.rdn.test",
+                                          full_name="Spanish Officer", org=spain, role=Role.officer,
+                                          password="long enough pw 123", invite=False)
+    staff = {"canadian": act(net.people["officer_canada"], net.orgs["canada"].id),
+             "spanish": act(officer_spain, spain.id)}
+    rules = {"min_adults": 2, "checks_required": True, "training_required": True, "funds_per_person": 100,
+             "cash_share": 0.5, "support_days": 90, "streams": ["matched", "named"],
+             "sponsor_fields": list(SPONSOR_FIELDS)}
+    programmes = {
+        "canadian": welcome.create_programme(session, actor=act(net.people["admin_canada"], net.orgs["canada"].id),
+                                             data={**rules, "name": "Canada Matrix Circles", "slug": "ca-matrix",
+                                                   "currency": "CAD"}),
+        "spanish": Programme(org_id=spain.id, slug="es-matrix", country="ES",
+                             **welcome.programme_values({**rules, "name": "Programa Matrix", "currency": "EUR"})),
+    }
+    session.add(programmes["spanish"])
+    session.flush()
+    maple = SponsorGroup(programme_id=programmes["canadian"].id, org_id=net.orgs["maple"].id,
+                         government_org_id=net.orgs["canada"].id, name="Maple Street Welcome Circle", country="CA",
+                         city="Ottawa", contact_email="circle@maple.test", languages=["en", "fa"], capacity=5)
+    session.add(maple)
+    session.flush()
+    session.add(SponsorMember(group_id=maple.id, user_id=net.people["sponsor_group_a"].id,
+                              full_name="Sponsor Group A", email="sponsor_group_a@rdn.test",
+                              check_status=CheckStatus.pending))
+    session.flush()
+    other = welcome.sign_up(session, programme=programmes["spanish"], data={
+        "your_name": "Lucía Otra", "your_email": "lucia@other.matrix.test", "name": "Vecinos Matrix",
+        "city": "Madrid", "capacity": "5"})
+    groups = {"canadian": maple, "spanish": other}
+    sponsors = {"canadian": act(net.people["sponsor_group_a"], maple.org_id),
+                "spanish": act(session.get(User, welcome.members_of(session, other)[0].user_id), other.org_id)}
+    agency = act(net.people["caseworker_unhcr"], net.orgs["unhcr"].id)
+    arrived = welcome.today_() - timedelta(days=5)
+    for rel, key, gov in (("canadian", "maple", "canada"), ("spanish", "other", "spain")):
+        group, programme, officer = groups[rel], programmes[rel], staff[rel]
+        # Eligible under the programme's rules, recorded by its staff.
+        for n in range(len(welcome.members_of(session, group)), programme.min_adults):
+            welcome.add_member(session, actor=officer, group=group,
+                               data={"full_name": f"Matrix Sponsor {n}", "email": f"s{n}@{key}.matrix.test"})
+        for member in welcome.members_of(session, group):
+            welcome.record_check(session, actor=officer, group=group, member=member, check="passed",
+                                 trained_on=arrived.isoformat())
+        need = welcome.funds_needed(programme, group)
+        first = welcome.members_of(session, group)[0]
+        welcome.update_group(session, actor=officer, group=group, changes={
+            "funds_pledged": need, "funds_cash": need, "plan": {s["code"]: str(first.id) for s in programme.services}})
+        welcome.verify_funds(session, actor=officer, group=group)
+        assert group.status == GroupStatus.eligible, welcome.refresh_status(session, group)
+        # A family of the agency's, referred to the government and accepted, on its way.
+        case = cases.create_case(session, actor=agency, case={
+            "current_country": "PK", "category_primary": "LPN", "category_secondary": "LAS",
+            "processing_priority": "normal", "submission_priority": "normal"}, members=[
+            {"relationship": "principal", "given_name": "Arriving", "family_name": key.title(), "sex": "female",
+             "date_of_birth": "1990", "nationality": "AF", "languages": "fa"},
+            {"relationship": "child", "given_name": "Little", "family_name": key.title(), "sex": "male",
+             "date_of_birth": "2016", "nationality": "AF"}])
+        access = access_case(session, agency, case.id)
+        sharing.record_consent(session, actor=agency, access=access, recipient_org_id=net.orgs[gov].id,
+                               purpose="resettlement", method="written")
+        sharing.refer(session, actor=agency, access=access, recipients=[net.orgs[gov].id], purpose="resettlement",
+                      sections=["identity", "needs"])
+        referral = session.scalars(select(Referral).where(Referral.case_id == case.id)).one()
+        sharing.change_referral(session, actor=officer, referral=referral, status="accepted")
+        case.stage = "approved"
+        session.flush()
+        # Matched, accepted by both sides, arrived five days ago.
+        match = welcome.propose(session, actor=officer, group=group, case_id=case.id, shared_needs=["dietary"])
+        welcome.respond_as_group(session, actor=sponsors[rel], match=match, accept=True)
+        welcome.record_family_answer(session, actor=officer, match=match, accept=True)
+        welcome.set_arrival(session, actor=officer, match=match, arrival_on=arrived,
+                            notice={"flight": "Matrix 1", "airport": "Matrix airport"})
+        donation = welcome.offer_donation(session, programme=programme, data={
+            "donor_name": "Matrix Donor", "donor_email": f"donor@{key}.matrix.test", "kind": "furniture",
+            "description": "A table and four chairs", "city": group.city})
+        w.programme[rel], w.programme_slug[rel], w.donation[rel] = programme.id, programme.slug, donation.id
+        w.arriving[rel] = case.id
+        w.group[key], w.match[key] = group.id, match.id
+        w.sponsor_member[key] = welcome.members_of(session, group)[0].id
+        w.task[key] = welcome.tasks_of(session, match)[0].id
     session.commit()
 
 
