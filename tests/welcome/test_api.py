@@ -233,10 +233,10 @@ def test_staff_record_checks_and_verify_funds(ww: WelcomeWorld, client: Client, 
                        json={"check": "passed"}).status_code == 404
     for member in members:
         got = client.post(f"{base}/members/{member.id}/check", headers=staff,
-                          json={"check": "passed", "trained_on": "2030-01-15"})
+                          json={"check": "passed", "trained_on": "2025-01-15"})
         assert got.status_code == 200, got.text
     body = got.json()
-    assert all(m["check_status"] == "passed" and m["trained_on"] == "2030-01-15" for m in body["members"])
+    assert all(m["check_status"] == "passed" and m["trained_on"] == "2025-01-15" for m in body["members"])
     assert [m["code"] for m in body["missing"]] == ["funds_verified"] and body["status"] == "forming"
     verified = client.post(f"{base}/verify-funds", headers=staff)
     assert verified.status_code == 200, verified.text

@@ -226,3 +226,29 @@ def test_dashboard_counts_what_the_records_say(ww: WelcomeWorld) -> None:
     assert figures["families_welcomed"] == 1
     assert figures["groups"]["matched"] + figures["groups"]["welcoming"] == 1
     assert figures["funds"]["pledged"] == ww.group.funds_pledged
+
+
+def test_a_wrong_field_changes_nothing_of_a_member(ww: WelcomeWorld) -> None:
+    member = service.members_of(ww.session, ww.group)[0]
+    with pytest.raises(ValidationFailed):
+        service.record_check(ww.session, actor=ww.p("officer_canada"), group=ww.group, member=member,
+                             check="passed", trained_on="not a date")
+    assert member.check_status.value == "pending" and member.trained_on is None
+
+
+def test_only_a_family_on_its_way_is_matched(ww: WelcomeWorld) -> None:
+    ww.make_eligible()
+    case = ww.arriving_case()
+    case.stage = "arrived"
+    with pytest.raises(ProblemError):
+        service.propose(ww.session, actor=ww.p("officer_canada"), group=ww.group, case_id=case.id)
+
+
+def test_a_declined_group_is_eligible_again_only_if_the_rules_still_hold(ww: WelcomeWorld) -> None:
+    s = ww.session
+    ww.make_eligible()
+    match = service.propose(s, actor=ww.p("officer_canada"), group=ww.group, case_id=ww.arriving_case().id)
+    # Meanwhile the programme asks for more adults than the group has.
+    ww.programme.min_adults = 9
+    service.respond_as_group(s, actor=ww.p("sponsor_group_a"), match=match, accept=False, reason="Not now")
+    assert match.status == MatchStatus.declined and ww.group.status == GroupStatus.forming

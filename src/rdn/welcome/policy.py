@@ -61,7 +61,7 @@ def _programme_ids_run_by(p: Principal) -> Any:
 
 @policy.scope_filter(SponsorGroup)
 def _groups(p: Principal) -> ColumnElement[bool]:
-    if _government(p, HANDLERS | frozenset({Role.analyst})):
+    if _government(p, READERS):
         return SponsorGroup.government_org_id == p.org_id
     if sponsor(p):
         return SponsorGroup.org_id == p.org_id
@@ -70,7 +70,7 @@ def _groups(p: Principal) -> ColumnElement[bool]:
 
 @policy.scope_filter(Match)
 def _matches(p: Principal) -> ColumnElement[bool]:
-    if _government(p, HANDLERS):
+    if _government(p, READERS):
         return Match.programme_id.in_(_programme_ids_run_by(p))
     if sponsor(p):
         return Match.group_id.in_(select(SponsorGroup.id).where(SponsorGroup.org_id == p.org_id))
@@ -79,7 +79,7 @@ def _matches(p: Principal) -> ColumnElement[bool]:
 
 @policy.scope_filter(Donation)
 def _donations(p: Principal) -> ColumnElement[bool]:
-    if _government(p, HANDLERS | frozenset({Role.analyst})):
+    if _government(p, READERS):
         return Donation.programme_id.in_(_programme_ids_run_by(p))
     if sponsor(p):
         return Donation.programme_id.in_(select(SponsorGroup.programme_id).where(SponsorGroup.org_id == p.org_id))
@@ -111,7 +111,7 @@ def _dashboard(p: Principal, obj: Any) -> bool:
 @policy.rule("welcome.group.read", scope="read")
 def _group_read(p: Principal, _obj: Any) -> bool:
     """Groups are reached through the scoped query: their programme's government staff, or their own sponsors."""
-    return _government(p, HANDLERS | frozenset({Role.analyst})) or sponsor(p)
+    return _government(p, READERS) or sponsor(p)
 
 
 def _own_group(p: Principal, group: Any) -> bool:

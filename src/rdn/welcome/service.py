@@ -27,7 +27,7 @@ from rdn.cases.policy import Section, access_case
 from rdn.core import audit, clock, i18n, mail, outbox, policy
 from rdn.core.audit import Actor
 from rdn.core.context import locale_var
-from rdn.core.errors import FieldError, ProblemError, ValidationFailed
+from rdn.core.errors import Conflict, FieldError, ValidationFailed
 from rdn.core.i18n import N_
 from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal, User
@@ -513,7 +513,7 @@ def update_group(session: Session, *, actor: Principal, group: SponsorGroup,
     after verification need verifying again."""
     policy.require(actor, "welcome.group.edit", group)
     if group.status in (GroupStatus.completed, GroupStatus.withdrawn):
-        raise ProblemError(_("This group's sponsorship has ended."))
+        raise Conflict(_("This group's sponsorship has ended."))
     values = group_values(changes, partial=True)
     merged = {"min_size": group.min_size, "max_size": group.max_size, "funds_cash": group.funds_cash,
               "funds_pledged": group.funds_pledged, **values}
@@ -585,7 +585,7 @@ def remove_member(session: Session, *, actor: Principal, group: SponsorGroup, me
         raise policy.NotFound()
     if member.user_id is not None and session.scalar(select(func.count()).where(
             SponsorMember.group_id == group.id, SponsorMember.user_id.is_not(None))) <= 1:
-        raise ProblemError(_("The group's last member who signs in cannot be removed."))
+        raise Conflict(_("The group's last member who signs in cannot be removed."))
     group.plan = [p for p in group.plan if p.get("member_id") != str(member.id)]
     session.delete(member)
     session.flush()
@@ -601,15 +601,21 @@ def record_check(session: Session, *, actor: Principal, group: SponsorGroup, mem
     if member.group_id != group.id:
         raise policy.NotFound()
     errors: list[FieldError] = []
+    status = None
     if check is not None:
         try:
-            member.check_status = CheckStatus(check)
+            status = CheckStatus(check)
         except ValueError:
             errors.append(FieldError("check", _("pending, passed or failed")))
-        member.checked_on = today_() if member.check_status != CheckStatus.pending else None
+    trained = _date(trained_on, "trained_on", errors) if trained_on not in (None, "") else None
+    if trained is not None and trained > today_():
+        errors.append(FieldError("trained_on", _("cannot be in the future")))
+    _fail(errors)  # nothing changes unless every field is right
+    if status is not None:
+        member.check_status = status
+        member.checked_on = today_() if status != CheckStatus.pending else None
     if trained_on is not None:
-        member.trained_on = _date(trained_on, "trained_on", errors) if trained_on != "" else None
-    _fail(errors)
+        member.trained_on = trained
     audit.record(session, action="welcome.member.check", actor=actor, object_type="welcome_member",
                  object_id=member.id, details={"check": member.check_status.value,
                                                "trained": member.trained_on is not None}, org_id=group.org_id)
@@ -628,7 +634,7 @@ def verify_funds(session: Session, *, actor: Principal, group: SponsorGroup) -> 
 def withdraw_group(session: Session, *, actor: Principal, group: SponsorGroup, reason: str = "") -> None:
     policy.require(actor, "welcome.group.edit", group)
     if session.scalar(select(func.count()).where(Match.group_id == group.id, Match.status == MatchStatus.active)):
-        raise ProblemError(_("The group is welcoming a family: the programme's staff end the match first."))
+        raise Conflict(_("The group is welcoming a family: the programme's staff end the match first."))
     for match in session.scalars(select(Match).where(Match.group_id == group.id,
                                                      Match.status == MatchStatus.proposed)):
         match.status, match.declined_reason = MatchStatus.declined, _("the group withdrew")
@@ -680,7 +686,7 @@ def _shared_snapshot(session: Session, actor: Principal, programme: Programme, c
     access = access_case(session, actor, case_id)
     case = access.case
     if not (access.owner or access.accepted_for_resettlement):
-        raise ProblemError(_("Only a family accepted for resettlement by your government can be matched."))
+        raise Conflict(_("Only a family accepted for resettlement by your government can be matched."))
     fields = set(programme.sponsor_fields)
     members = _household(session, case)
     shared: dict[str, Any] = {}
@@ -708,11 +714,13 @@ def propose(session: Session, *, actor: Principal, group: SponsorGroup, case_id:
     assert programme is not None
     policy.require(actor, "welcome.match.propose", programme)
     if group.status != GroupStatus.eligible:
-        raise ProblemError(_("Only an eligible group can be matched; this one is %(status)s.",
+        raise Conflict(_("Only an eligible group can be matched; this one is %(status)s.",
                              status=_(group.status.value)))
     case, shared = _shared_snapshot(session, actor, programme, case_id, shared_needs)
+    if case.stage not in {s.value for s in ARRIVING_STAGES}:
+        raise Conflict(_("Only a family approved for resettlement and not yet arrived can be matched."))
     if session.scalar(select(func.count()).where(Match.case_id == case.id, Match.status.in_(OPEN_MATCHES))):
-        raise ProblemError(_("This family already has a group proposed or accepted."))
+        raise Conflict(_("This family already has a group proposed or accepted."))
     match = Match(programme_id=programme.id, group_id=group.id, case_id=case.id, stream=group.stream,
                   proposed_by=proposed_by, score=score, reasons=list(reasons), shared=shared)
     session.add(match)
@@ -753,7 +761,7 @@ def respond_as_group(session: Session, *, actor: Principal, match: Match, accept
     assert group is not None
     policy.require(actor, "welcome.match.respond", group)
     if match.status != MatchStatus.proposed:
-        raise ProblemError(_("This proposal has already been answered."))
+        raise Conflict(_("This proposal has already been answered."))
     if accept:
         match.group_accepted_at = clock.now()
     else:
@@ -772,7 +780,7 @@ def record_family_answer(session: Session, *, actor: Principal, match: Match, ac
     assert programme is not None and group is not None
     policy.require(actor, "welcome.match.propose", programme)
     if match.status != MatchStatus.proposed:
-        raise ProblemError(_("This proposal has already been answered."))
+        raise Conflict(_("This proposal has already been answered."))
     if accept:
         match.family_accepted_at = clock.now()
     else:
@@ -790,6 +798,8 @@ def _decline(match: Match, group: SponsorGroup, reason: str) -> None:
 
 
 def _settle(session: Session, match: Match, group: SponsorGroup) -> None:
+    if match.status == MatchStatus.declined:
+        refresh_status(session, group)  # back to eligible only if every rule still holds
     if match.status == MatchStatus.proposed and match.group_accepted_at and match.family_accepted_at:
         match.status = MatchStatus.active
         programme = session.get(Programme, match.programme_id)
@@ -807,7 +817,7 @@ def cancel_match(session: Session, *, actor: Principal, match: Match, reason: st
     assert programme is not None and group is not None
     policy.require(actor, "welcome.match.propose", programme)
     if match.status not in OPEN_MATCHES:
-        raise ProblemError(_("This match is no longer open."))
+        raise Conflict(_("This match is no longer open."))
     match.status, match.declined_reason = MatchStatus.cancelled, reason[:500]
     if group.status in (GroupStatus.matched, GroupStatus.welcoming):
         group.status = GroupStatus.eligible
@@ -852,7 +862,7 @@ def set_arrival(session: Session, *, actor: Principal, match: Match, arrival_on:
     assert programme is not None and group is not None
     policy.require(actor, "welcome.match.propose", programme)
     if match.status != MatchStatus.active:
-        raise ProblemError(_("The arrival is recorded once both sides have accepted."))
+        raise Conflict(_("The arrival is recorded once both sides have accepted."))
     errors: list[FieldError] = []
     when = _date(arrival_on, "arrival_on", errors)
     if when is None and not errors:
@@ -895,7 +905,7 @@ def update_task(session: Session, *, actor: Principal, match: Match, task: Servi
     if task.match_id != match.id:
         raise policy.NotFound()
     if match.status != MatchStatus.active:
-        raise ProblemError(_("This match is not active."))
+        raise Conflict(_("This match is not active."))
     errors: list[FieldError] = []
     if "owner_member_id" in changes:
         owner = changes.get("owner_member_id") or None
@@ -1000,7 +1010,7 @@ def record_outcomes(session: Session, *, actor: Principal, match: Match, outcome
     assert programme is not None and group is not None
     policy.require(actor, "welcome.task.update", group)
     if match.status != MatchStatus.active:
-        raise ProblemError(_("This match is not active."))
+        raise Conflict(_("This match is not active."))
     clean: dict[str, Any] = {}
     for key in OUTCOMES:
         if key in outcomes:
@@ -1077,7 +1087,7 @@ def claim_donation(session: Session, *, actor: Principal, group: SponsorGroup, d
     if donation.programme_id != group.programme_id:
         raise policy.NotFound()
     if donation.status != DonationStatus.offered:
-        raise ProblemError(_("This item has already been claimed."))
+        raise Conflict(_("This item has already been claimed."))
     donation.status, donation.claimed_by_group_id, donation.claimed_at = DonationStatus.claimed, group.id, clock.now()
     audit.record(session, action="welcome.donation.claim", actor=actor, object_type="welcome_donation",
                  object_id=donation.id, org_id=group.org_id)
@@ -1089,11 +1099,11 @@ def give_donation(session: Session, *, actor: Principal, group: SponsorGroup, do
     """The ledger: the claimed item reached the group's family."""
     policy.require(actor, "welcome.task.update", group)
     if donation.claimed_by_group_id != group.id or donation.status != DonationStatus.claimed:
-        raise ProblemError(_("Only an item your group claimed can be recorded as given."))
+        raise Conflict(_("Only an item your group claimed can be recorded as given."))
     match = session.scalars(select(Match).where(Match.group_id == group.id, Match.status == MatchStatus.active)
                             ).first()
     if match is None:
-        raise ProblemError(_("Your group has no family to give it to yet."))
+        raise Conflict(_("Your group has no family to give it to yet."))
     errors: list[FieldError] = []
     when = _date(on, "given_on", errors) or today_()
     _fail(errors)
@@ -1107,7 +1117,7 @@ def release_donation(session: Session, *, actor: Principal, group: SponsorGroup,
     """A claimed item the group no longer needs goes back on offer."""
     policy.require(actor, "welcome.task.update", group)
     if donation.claimed_by_group_id != group.id or donation.status != DonationStatus.claimed:
-        raise ProblemError(_("Only an item your group claimed can be released."))
+        raise Conflict(_("Only an item your group claimed can be released."))
     donation.status, donation.claimed_by_group_id, donation.claimed_at = DonationStatus.offered, None, None
     audit.record(session, action="welcome.donation.release", actor=actor, object_type="welcome_donation",
                  object_id=donation.id, org_id=group.org_id)
