@@ -252,3 +252,25 @@ def test_a_declined_group_is_eligible_again_only_if_the_rules_still_hold(ww: Wel
     ww.programme.min_adults = 9
     service.respond_as_group(s, actor=ww.p("sponsor_group_a"), match=match, accept=False, reason="Not now")
     assert match.status == MatchStatus.declined and ww.group.status == GroupStatus.forming
+
+
+def test_a_household_where_first_names_repeat_gets_a_task_for_each_person(ww: WelcomeWorld) -> None:
+    from tests.cases.conftest import household
+
+    ww.make_eligible()
+    people = household("Mohammad", size=3)
+    people[2]["given_name"] = "Mohammad"  # the father and his son
+    case = ww.cw.open_case(members=people)
+    ww.cw.refer(case, "canada", sections=["identity", "needs"])
+    from rdn.cases.models import Referral
+    from rdn.cases.sharing import change_referral
+
+    for referral in ww.session.scalars(select(Referral).where(Referral.case_id == case.id)):
+        change_referral(ww.session, actor=ww.p("officer_canada"), referral=referral, status="accepted")
+    case.stage = "approved"
+    staff = ww.p("officer_canada")
+    match = service.propose(ww.session, actor=staff, group=ww.group, case_id=case.id)
+    service.respond_as_group(ww.session, actor=ww.p("sponsor_group_a"), match=match, accept=True)
+    service.record_family_answer(ww.session, actor=staff, match=match, accept=True)
+    people_tasks = [t.person for t in service.tasks_of(ww.session, match) if t.code == "identity_numbers"]
+    assert sorted(people_tasks) == ["Fatima", "Mohammad", "Mohammad (2)"]

@@ -837,8 +837,8 @@ def _make_tasks(session: Session, programme: Programme, match: Match) -> None:
     assert group is not None
     owners = {p["service"]: uuid.UUID(p["member_id"]) for p in group.plan if p.get("member_id")}
     known = {m.id for m in members_of(session, group)}
-    people = match.shared.get("given_names") or [
-        _("Person %(n)s", n=n + 1) for n in range(int(match.shared.get("size") or 1))]
+    people = _distinct(match.shared.get("given_names") or [
+        _("Person %(n)s", n=n + 1) for n in range(int(match.shared.get("size") or 1))])
     for item in programme.services:
         for person in (people if item.get("per_person") else [""]):
             owner = owners.get(item["code"])
@@ -847,6 +847,18 @@ def _make_tasks(session: Session, programme: Programme, match: Match) -> None:
                                     due_on=_due(match.arrival_on, int(item["due_days"])),
                                     owner_member_id=owner if owner in known else None))
     session.flush()
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """People of a household told apart where first names repeat (a father and son both Mohammad): "Mohammad",
+    "Mohammad (2)". Each person's task is one row."""
+    seen: Counter[str] = Counter()
+    out = []
+    for name in names:
+        name = str(name).strip()[:110] or "?"
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
 
 
 def _due(arrival: date | None, days: int) -> date | None:
