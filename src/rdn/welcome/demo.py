@@ -382,7 +382,7 @@ class Families:
                                Case.id.not_in(blocked), Case.id.not_in(open_match))
             .order_by(Case.number))
         # As the government's officer sees them (a referral is not shown to the country of a member's nationality).
-        return [c for c in cases if c.id not in self.taken and _distinct_names(self.session, c) and case_access(
+        return [c for c in cases if c.id not in self.taken and case_access(
             self.session, self.staff, c).accepted_for_resettlement]
 
     def pool(self) -> list[Case]:
@@ -432,8 +432,7 @@ class Families:
         for case in candidates:
             if done >= count:
                 break
-            if (self.gov.country and self.gov.country in {m.nationality for m in _household(session, case)}) or \
-                    not _distinct_names(session, case):
+            if self.gov.country and self.gov.country in {m.nationality for m in _household(session, case)}:
                 continue
             access = CaseAccess(case, True, owner_sections(agency))
             sharing.record_consent(session, actor=agency, access=access, recipient_org_id=self.gov.id,
@@ -530,14 +529,6 @@ def _shift_case(session: Session, case: Case, delta: timedelta) -> None:
 
 def _household(session: Session, case: Case) -> list[Member]:
     return list(session.scalars(select(Member).where(Member.case_id == case.id).order_by(Member.position)))
-
-
-def _distinct_names(session: Session, case: Case) -> bool:
-    """No two people of the household share a given name. Welcome makes one task per person and service, keyed by
-    the person's given name (unique per match): a household with two of the same name cannot be accepted yet
-    (reported to the service's authors), so the demo matches others."""
-    names = [m.given_name for m in _household(session, case)]
-    return len(names) == len(set(names))
 
 
 def _needs(session: Session, case: Case) -> list[str]:
@@ -728,9 +719,9 @@ class Seeder:
 
     def propose_by_matching(self, built: Built) -> Match | None:
         """The matching proposes a family for the group (the only eligible group of the programme at this point) and
-        the group accepts; the family's answer is awaited. When the matching's choice is a family the service
-        cannot accept yet (see ``_distinct_names``), or it finds none, staff propose a family themselves, with the
-        matching's own words for why."""
+        the group accepts; the family's answer is awaited. When the matching finds none (the families it would
+        take are spoken for by the demo's other groups), staff propose a family themselves, with the matching's own
+        words for why."""
         session, programme, group = self.session, self.programme, built.group
         cases = service.arriving_cases(session, self.staff, programme)
         families = [dataclasses.replace(service.family_needs(c, _household(session, c)), country=programme.country)
@@ -739,13 +730,12 @@ class Seeder:
         chosen = next((p.family_id for p in matching.match([prefs], families).proposals
                        if p.group_id == group.id), None)
         by_id = {c.id: c for c in cases}
-        if chosen is not None and _distinct_names(session, by_id[chosen]):
+        if chosen is not None:
             service.run_matching(session, actor=self.staff, programme=programme)
             match = session.scalars(select(Match).where(Match.group_id == group.id,
                                                         Match.status == MatchStatus.proposed)).first()
         else:
-            usable = [f for f in families if f.id not in self.families.taken and _distinct_names(session, by_id[f.id])
-                      and matching.compatible(prefs, f) is None]
+            usable = [f for f in families if f.id not in self.families.taken and matching.compatible(prefs, f) is None]
             if not usable:
                 return None
             best = max(usable, key=lambda f: (matching.score(prefs, f)[0], str(f.id)))
