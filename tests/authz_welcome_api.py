@@ -3,9 +3,10 @@
 Who stands where (see test_authz_matrix._welcome): Canada's programme ("canadian") with the maple group (whose
 member is sponsor_group_a) welcoming a family Canada accepted; Spain's programme ("spanish") with the "other"
 group welcoming a family Spain accepted. Programmes are the network's shared knowledge: every member's staff read
-them. A programme's groups, matches, arriving families and donations are its government's staff's (admin_canada
-and officer_canada for Canada; Spain has no persona who handles them): the rest of the network gets a 404 for
-those objects, the same as for missing ones, and the figures go to the government's staff and the secretariat.
+them. A programme's groups, matches and donations are read by its government's staff (admin_canada and officer_canada
+for Canada; minister_spain, a senior official, for Spain) and handled by its administrators, officers and
+caseworkers (Spain has no persona who handles them): the rest of the network gets a 404 for those objects, the
+same as for missing ones, and the figures go to the government's staff and the secretariat.
 
 The API is the staff's: sponsors get no tokens, and a sponsor's browser session is refused with a 403 whatever
 the object (missing ones too), so no route of it can give a sponsor anything outside the sponsor view.
@@ -16,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tests.authz_matrix import DENY, HIDE, NOBODY, STAFF, TOKENS, R, Row  # imported at the end of authz_matrix
+from tests.authz_matrix import HIDE, NOBODY, STAFF, TOKENS, R, Row  # imported at the end of authz_matrix
 
 CANADA_STAFF = frozenset({"admin_canada", "officer_canada"})
 CANADA_READ = CANADA_STAFF | {"token_read_canada", "token_admin_canada"}
 CANADA_WRITE = CANADA_STAFF | {"token_admin_canada"}  # the read-only token may not act
 FIGURES = frozenset({"admin_secretariat", "token_read_secretariat"})  # the secretariat reads every programme's
+SPAIN_READ = frozenset({"minister_spain"})  # Spain's senior official reads its programme's groups and matches
 SPONSORS = frozenset({"sponsor_group_a"})
 NETWORK = STAFF | TOKENS
 
@@ -60,10 +62,10 @@ API_ROWS: list[Row] = [
     W("GET", f"{API}/programmes/{{programme_id}}/dashboard",
       _programme(CANADA_READ | FIGURES, frozenset({"minister_spain"}) | FIGURES), deny=HIDE,
       notes="the government's staff (senior officials too) and the secretariat"),
-    W("GET", f"{API}/programmes/{{programme_id}}/groups", _programme(CANADA_READ, CANADA_READ), deny=DENY,
-      notes="those who handle groups list the ones they handle (Canada's: none in Spain's programme); "
-            "other roles get 403 on a programme they may read"),
-    W("GET", f"{API}/groups/{{group_id}}", _group(CANADA_READ), deny=HIDE),
+    W("GET", f"{API}/programmes/{{programme_id}}/groups", _programme(CANADA_READ, SPAIN_READ), deny=HIDE,
+      notes="its government's staff (senior officials and analysts too); a 404 for the rest of the network"),
+    W("GET", f"{API}/groups/{{group_id}}", {"maple": CANADA_READ, "other": SPAIN_READ, "missing": NOBODY},
+      deny=HIDE),
     W("POST", f"{API}/groups/{{group_id}}/members/{{member_id}}/check",
       {**_group(CANADA_WRITE), "mismatch": NOBODY}, deny=HIDE, json={"check": "passed"},
       notes="mismatch: the other group's member under maple's path"),
@@ -73,11 +75,12 @@ API_ROWS: list[Row] = [
     W("POST", f"{API}/programmes/{{programme_id}}/matches", _programme(CANADA_WRITE), deny=HIDE, json=_propose,
       notes="maple already welcomes a family: allowed callers get 409"),
     W("POST", f"{API}/programmes/{{programme_id}}/matching-runs", _programme(CANADA_WRITE), deny=HIDE),
-    W("GET", f"{API}/matches/{{match_id}}", _group(CANADA_READ), deny=HIDE),
+    W("GET", f"{API}/matches/{{match_id}}", {"maple": CANADA_READ, "other": SPAIN_READ, "missing": NOBODY},
+      deny=HIDE),
     W("POST", f"{API}/matches/{{match_id}}/family", _group(CANADA_WRITE), deny=HIDE, json={"accept": True},
       notes="the family has already answered: allowed callers get 409"),
     W("POST", f"{API}/matches/{{match_id}}/arrival", _group(CANADA_WRITE), deny=HIDE,
       json={"arrival_on": "2030-03-10", "flight": "Matrix 2"}),
-    W("GET", f"{API}/programmes/{{programme_id}}/donations", _programme(CANADA_READ, CANADA_READ), deny=DENY,
-      notes="as the groups: the ledger of the programmes one handles"),
+    W("GET", f"{API}/programmes/{{programme_id}}/donations", _programme(CANADA_READ, SPAIN_READ), deny=HIDE,
+      notes="as the groups: the ledger of its government's programmes"),
 ]

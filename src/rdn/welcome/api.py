@@ -85,6 +85,15 @@ def _programme(db: Session, principal: Principal, programme_id: uuid.UUID,
     return policy.access(db, principal, Programme, programme_id, action)
 
 
+def _own_programme(db: Session, principal: Principal, programme_id: uuid.UUID) -> Programme:
+    """A programme whose groups and donations the caller reads: its own government's staff only (the same 404
+    as a missing one for the rest of the network, who may read the programme itself)."""
+    programme = _programme(db, principal, programme_id)
+    if programme.org_id != principal.org_id or not policy.can(principal, "welcome.group.read"):
+        raise policy.NotFound()
+    return programme
+
+
 def _group(db: Session, principal: Principal, group_id: uuid.UUID, action: str = "welcome.group.read") -> SponsorGroup:
     return policy.access(db, principal, SponsorGroup, group_id, action)
 
@@ -469,8 +478,7 @@ def dashboard(programme_id: uuid.UUID, db: DbSession, principal: Staff) -> Dashb
 def list_groups(programme_id: uuid.UUID, db: DbSession, principal: Staff, status: GroupStatus | None = None,
                 q: str = Query("", max_length=100), page: int = Query(1, ge=1),
                 per_page: int = Query(25, ge=1, le=100)) -> PageOut[GroupSummaryOut]:
-    programme = _programme(db, principal, programme_id)
-    policy.require(principal, "welcome.group.read")
+    programme = _own_programme(db, principal, programme_id)
     stmt = policy.scoped(principal, SponsorGroup).where(SponsorGroup.programme_id == programme.id)
     if status is not None:
         stmt = stmt.where(SponsorGroup.status == status)
@@ -614,8 +622,7 @@ def arrival(match_id: uuid.UUID, body: ArrivalIn, db: DbSession, principal: Staf
 def donations(programme_id: uuid.UUID, db: DbSession, principal: Staff, status: DonationStatus | None = None,
               kind: DonationKind | None = None, page: int = Query(1, ge=1),
               per_page: int = Query(25, ge=1, le=100)) -> PageOut[DonationOut]:
-    programme = _programme(db, principal, programme_id)
-    policy.require(principal, "welcome.group.read")
+    programme = _own_programme(db, principal, programme_id)
     stmt = policy.scoped(principal, Donation).where(Donation.programme_id == programme.id)
     if status is not None:
         stmt = stmt.where(Donation.status == status)
