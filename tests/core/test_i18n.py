@@ -156,9 +156,10 @@ def test_translations_format_like_their_msgid(catalog: Catalog) -> None:
         source = message.id[0] if isinstance(message.id, tuple) else message.id
         values = {name: f"<{name}>" for name in placeholders(" ".join(message.id if isinstance(message.id, tuple)
                                                                         else [source]))}
+        percent = (source % values).count("%")  # literal percent signs (%% in the msgid), e.g. "60%% in cash"
         for form in forms(message):
             rendered = form % values
-            assert "%" not in rendered, (catalog.locale, source, form)
+            assert rendered.count("%") == percent, (catalog.locale, source, form)
             for name in placeholders(form):
                 assert f"<{name}>" in rendered
 
