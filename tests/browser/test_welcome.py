@@ -207,7 +207,7 @@ def test_citizens_form_a_group_welcome_a_family_and_the_officer_sees_the_progres
     # The officer records the family's answer and the arrival.
     o.goto(match_url)
     o.get_by_role("button", name="Record the family's answer").click()
-    expect(o.locator("#match-status")).to_have_text("Accepted")
+    expect(o.locator("#match-status")).to_have_text("Accepted by both sides")
     o.locator("#f-arrival_on").fill(today)
     o.locator("#f-flight").fill("AC 849")
     o.locator("#f-airport").fill("YOW")

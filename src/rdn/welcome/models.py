@@ -166,7 +166,8 @@ class MatchStatus(StrEnum):
 
 
 MATCH_STATUS_NAMES = {
-    MatchStatus.proposed: N_("Proposed"), MatchStatus.active: N_("Accepted"), MatchStatus.declined: N_("Declined"),
+    MatchStatus.proposed: N_("Proposed"), MatchStatus.active: N_("Accepted by both sides"),
+    MatchStatus.declined: N_("Declined"),
     MatchStatus.completed: N_("Completed"), MatchStatus.cancelled: N_("Cancelled"),
 }
 OPEN_MATCHES = frozenset({MatchStatus.proposed, MatchStatus.active})
@@ -254,7 +255,8 @@ class DonationStatus(StrEnum):
 
 
 DONATION_STATUS_NAMES = {
-    DonationStatus.offered: N_("Offered"), DonationStatus.claimed: N_("Claimed"), DonationStatus.given: N_("Given"),
+    DonationStatus.offered: N_("Offered"), DonationStatus.claimed: N_("Claimed"),
+    DonationStatus.given: N_("Given to a family"),
     DonationStatus.withdrawn: N_("Withdrawn"),
 }
 

@@ -129,7 +129,7 @@ def labels() -> dict[str, dict[str, str]]:
         "needs": {k: _(v) for k, v in service.NEEDS.items()},
         "outcomes": {k: _(v) for k, v in service.OUTCOMES.items()},
         "sponsor_fields": {k: _(v) for k, v in SPONSOR_FIELD_NAMES.items()},
-        "condition": {"new": _("New"), "good": _("Good"), "fair": _("Fair")},
+        "condition": {"new": _("New, unused"), "good": _("Good"), "fair": _("Fair")},
         "reasons": {k: _(v) for k, v in REASON_WORDS.items()},
     }
 

@@ -34,6 +34,7 @@ from rdn.core.identity import Principal, User
 from rdn.core.tenancy import Membership, Organization, OrgKind, Role
 from rdn.welcome import matching
 from rdn.welcome.models import (
+    GROUP_STATUS_NAMES,
     OPEN_MATCHES,
     SPONSOR_FIELDS,
     CheckStatus,
@@ -715,7 +716,7 @@ def propose(session: Session, *, actor: Principal, group: SponsorGroup, case_id:
     policy.require(actor, "welcome.match.propose", programme)
     if group.status != GroupStatus.eligible:
         raise Conflict(_("Only an eligible group can be matched; this one is %(status)s.",
-                             status=_(group.status.value)))
+                             status=_(GROUP_STATUS_NAMES[group.status])))
     case, shared = _shared_snapshot(session, actor, programme, case_id, shared_needs)
     if case.stage not in {s.value for s in ARRIVING_STAGES}:
         raise Conflict(_("Only a family approved for resettlement and not yet arrived can be matched."))
