@@ -11,7 +11,7 @@ from sqlalchemy import select
 from rdn.core import clock, outbox, policy
 from rdn.core.errors import ProblemError, ValidationFailed
 from rdn.welcome import service
-from rdn.welcome.models import GroupStatus, MatchStatus, ServiceTask
+from rdn.welcome.models import GroupStatus, Match, MatchStatus, ServiceTask
 from tests.welcome.conftest import WelcomeWorld, day
 
 
@@ -220,7 +220,8 @@ def test_dashboard_counts_what_the_records_say(ww: WelcomeWorld) -> None:
         service.update_task(s, actor=ww.p("sponsor_group_a"), match=match, task=tasks[0],
                             changes={"done_on": "2030-03-10"})
         figures = service.dashboard(s, actor=ww.p("officer_canada"), programme=ww.programme)
-    due = [t for t in s.scalars(select(ServiceTask)) if t.due_on and t.due_on <= day("2030-03-12")]
+    # Due so far: past their date, or done (those due today and still open are neither late nor on time yet).
+    due = [t for t in s.scalars(select(ServiceTask)) if t.due_on and (t.due_on < day("2030-03-12") or t.done_on)]
     assert figures["services"]["due"] == len(due)
     assert figures["services"]["on_time"] == 1
     assert figures["families_welcomed"] == 1
@@ -274,3 +275,73 @@ def test_a_household_where_first_names_repeat_gets_a_task_for_each_person(ww: We
     service.record_family_answer(ww.session, actor=staff, match=match, accept=True)
     people_tasks = [t.person for t in service.tasks_of(ww.session, match) if t.code == "identity_numbers"]
     assert sorted(people_tasks) == ["Fatima", "Mohammad", "Mohammad (2)"]
+
+
+def test_a_cancelled_match_is_out_of_the_sponsors_reach(ww: WelcomeWorld) -> None:
+    match, _case = ww.active_match()
+    sponsor = ww.p("sponsor_group_a")
+    assert policy.access(ww.session, sponsor, Match, match.id) is match
+    service.cancel_match(ww.session, actor=ww.p("officer_canada"), match=match, reason="safeguarding concern")
+    with pytest.raises(policy.NotFound):
+        policy.access(ww.session, sponsor, Match, match.id)
+
+
+def test_the_itinerary_reaches_the_group_only_where_the_programme_shares_it(ww: WelcomeWorld) -> None:
+    s = ww.session
+    service.update_programme(s, actor=ww.p("admin_canada"), programme=ww.programme,
+                             changes={"sponsor_fields": ["size"]})
+    match, _case = ww.active_match()
+    service.set_arrival(s, actor=ww.p("officer_canada"), match=match, arrival_on="2030-03-10",
+                        notice={"flight": "SECRETFLIGHT"})
+    view = service.sponsor_view(ww.programme, match)
+    assert view["arrival_on"] == "2030-03-10" and "arrival_notice" not in view
+    notices = list(s.scalars(select(outbox.Job).where(outbox.Job.dedupe_key.like("welcome.arrival:%"))))
+    assert notices and all("SECRETFLIGHT" not in repr(job.payload) for job in notices)
+
+
+def test_removed_or_failed_members_lose_their_access(ww: WelcomeWorld) -> None:
+    from rdn.core.tenancy import Membership
+
+    s = ww.session
+    user = ww.cw.net.people["sponsor_group_a"]
+    emma = next(m for m in service.members_of(s, ww.group) if m.user_id == user.id)
+    service.record_check(s, actor=ww.p("officer_canada"), group=ww.group, member=emma, check="failed")
+    assert emma.user_id is None
+    assert not list(s.scalars(select(Membership).where(Membership.user_id == user.id,
+                                                       Membership.org_id == ww.group.org_id)))
+
+
+def test_a_group_that_no_longer_meets_the_rules_cannot_start_welcoming(ww: WelcomeWorld) -> None:
+    s = ww.session
+    ww.make_eligible()
+    case = ww.arriving_case()
+    staff = ww.p("officer_canada")
+    match = service.propose(s, actor=staff, group=ww.group, case_id=case.id)
+    service.update_group(s, actor=ww.p("sponsor_group_a"), group=ww.group,
+                         changes={"funds_pledged": 0, "funds_cash": 0})
+    service.respond_as_group(s, actor=ww.p("sponsor_group_a"), match=match, accept=True)
+    with pytest.raises(ProblemError) as caught:
+        service.record_family_answer(s, actor=staff, match=match, accept=True)
+    assert caught.value.status == 409
+
+
+def test_arrival_dates_far_away_are_refused_by_field(ww: WelcomeWorld) -> None:
+    match, _case = ww.active_match()
+    for bad in ("9999-12-31", "0001-01-01"):
+        with pytest.raises(ValidationFailed) as caught:
+            service.set_arrival(ww.session, actor=ww.p("officer_canada"), match=match, arrival_on=bad)
+        assert [e.field for e in caught.value.errors] == ["arrival_on"]
+
+
+def test_finished_groups_do_not_act_and_only_a_group_with_a_family_claims(ww: WelcomeWorld) -> None:
+    s = ww.session
+    donation = service.offer_donation(s, programme=ww.programme, data={
+        "donor_name": "Jo", "donor_email": "jo@example.org", "kind": "food", "description": "Rice",
+        "city": "Ottawa"})
+    with pytest.raises(ProblemError):
+        service.claim_donation(s, actor=ww.p("sponsor_group_a"), group=ww.group, donation=donation)
+    service.withdraw_group(s, actor=ww.p("sponsor_group_a"), group=ww.group)
+    with pytest.raises(ProblemError):
+        service.add_member(s, actor=ww.p("sponsor_group_a"), group=ww.group, data={"full_name": "Late Joiner"})
+    with pytest.raises(ProblemError):
+        service.withdraw_group(s, actor=ww.p("sponsor_group_a"), group=ww.group)

@@ -39,7 +39,7 @@ SPONSOR_FIELDS = ("given_names", "size", "arrival", "languages", "needs", "ages"
 SPONSOR_FIELD_NAMES = {
     "given_names": N_("First names"),
     "size": N_("Family size"),
-    "arrival": N_("Arrival date and itinerary"),
+    "arrival": N_("Itinerary (flight, airport, time)"),
     "languages": N_("Languages"),
     "needs": N_("Needs the family agreed to share"),
     "ages": N_("Ages"),

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, false, select, true
 from rdn.core import policy
 from rdn.core.identity import Principal
 from rdn.core.tenancy import OrgKind, Role
-from rdn.welcome.models import Donation, Match, Programme, SponsorGroup
+from rdn.welcome.models import Donation, Match, MatchStatus, Programme, SponsorGroup
 
 RUNNERS = frozenset({Role.admin, Role.officer})
 HANDLERS = frozenset({Role.admin, Role.officer, Role.caseworker})
@@ -73,7 +73,9 @@ def _matches(p: Principal) -> ColumnElement[bool]:
     if _government(p, READERS):
         return Match.programme_id.in_(_programme_ids_run_by(p))
     if sponsor(p):
-        return Match.group_id.in_(select(SponsorGroup.id).where(SponsorGroup.org_id == p.org_id))
+        # Not a declined or cancelled match: a family that said no, or a match staff ended, is no longer theirs.
+        return Match.group_id.in_(select(SponsorGroup.id).where(SponsorGroup.org_id == p.org_id)) & \
+            Match.status.in_([MatchStatus.proposed, MatchStatus.active, MatchStatus.completed])
     return false()
 
 

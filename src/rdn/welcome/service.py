@@ -52,6 +52,8 @@ from rdn.welcome.models import (
 )
 
 PUBLIC = Actor("public sign-up")
+#: What a new programme lets sponsors see unless it says otherwise (the Welcome Corps' practice).
+DEFAULT_SPONSOR_FIELDS = ("given_names", "size", "arrival", "languages", "needs")
 SYSTEM = Actor("welcome")
 
 #: The core services of the domain guide, due relative to arrival (days). ``per_person``: one task per person.
@@ -97,6 +99,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CODE2 = re.compile(r"^[A-Z]{2}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 MAX_MEMBERS = 40
+ARRIVAL_WINDOW_DAYS = 5 * 366  # an arrival date further away is a typing error (and would overflow the due dates)
 MAX_TEXT = 500
 
 
@@ -244,7 +247,8 @@ def programme_values(data: Mapping[str, Any], *, partial: bool = False) -> dict[
         out["staff_after_days"] = _int(data, "staff_after_days", errors, default=7, low=1, high=120)
     if has("sponsor_fields"):
         out["sponsor_fields"] = _codes(data, "sponsor_fields", errors, pattern=re.compile(r"^[a-z_]+$"),
-                                       upper=False, allowed=SPONSOR_FIELDS)
+                                       upper=False, allowed=SPONSOR_FIELDS) \
+            if (partial or data.get("sponsor_fields") is not None) else list(DEFAULT_SPONSOR_FIELDS)
     if has("services"):
         out["services"] = _services(data.get("services") or CORE_SERVICES, errors)
     _fail(errors)
@@ -562,8 +566,14 @@ def _plan(session: Session, group: SponsorGroup, value: Any) -> list[dict[str, A
     return out
 
 
+def _open(group: SponsorGroup) -> None:
+    if group.status in (GroupStatus.completed, GroupStatus.withdrawn):
+        raise Conflict(_("This group's sponsorship has ended."))
+
+
 def add_member(session: Session, *, actor: Principal, group: SponsorGroup, data: Mapping[str, Any]) -> SponsorMember:
     policy.require(actor, "welcome.group.edit", group)
+    _open(group)
     errors: list[FieldError] = []
     name = _text(data, "full_name", errors, required=True)
     email = _email(data, "email", errors, required=False)
@@ -582,12 +592,14 @@ def add_member(session: Session, *, actor: Principal, group: SponsorGroup, data:
 
 def remove_member(session: Session, *, actor: Principal, group: SponsorGroup, member: SponsorMember) -> None:
     policy.require(actor, "welcome.group.edit", group)
+    _open(group)
     if member.group_id != group.id:
         raise policy.NotFound()
     if member.user_id is not None and session.scalar(select(func.count()).where(
             SponsorMember.group_id == group.id, SponsorMember.user_id.is_not(None))) <= 1:
         raise Conflict(_("The group's last member who signs in cannot be removed."))
     group.plan = [p for p in group.plan if p.get("member_id") != str(member.id)]
+    _end_access(session, actor, group, member)
     session.delete(member)
     session.flush()
     audit.record(session, action="welcome.member.remove", actor=actor, object_type="welcome_member",
@@ -615,12 +627,27 @@ def record_check(session: Session, *, actor: Principal, group: SponsorGroup, mem
     if status is not None:
         member.check_status = status
         member.checked_on = today_() if status != CheckStatus.pending else None
+        if status == CheckStatus.failed:
+            _end_access(session, actor, group, member)
     if trained_on is not None:
         member.trained_on = trained
     audit.record(session, action="welcome.member.check", actor=actor, object_type="welcome_member",
                  object_id=member.id, details={"check": member.check_status.value,
                                                "trained": member.trained_on is not None}, org_id=group.org_id)
     return refresh_status(session, group)
+
+
+def _end_access(session: Session, actor: Principal, group: SponsorGroup, member: SponsorMember) -> None:
+    """A member removed from the group, or whose background check failed, loses their account's roles in the
+    group's organization at once: nothing of the group or its family stays within their reach."""
+    if member.user_id is None:
+        return
+    from rdn.network import service as network
+
+    for membership in session.scalars(select(Membership).where(Membership.user_id == member.user_id,
+                                                               Membership.org_id == group.org_id)):
+        network.revoke_role(session, actor=actor, membership=membership)
+    member.user_id = None
 
 
 def verify_funds(session: Session, *, actor: Principal, group: SponsorGroup) -> list[Missing]:
@@ -634,11 +661,14 @@ def verify_funds(session: Session, *, actor: Principal, group: SponsorGroup) -> 
 
 def withdraw_group(session: Session, *, actor: Principal, group: SponsorGroup, reason: str = "") -> None:
     policy.require(actor, "welcome.group.edit", group)
+    _open(group)
     if session.scalar(select(func.count()).where(Match.group_id == group.id, Match.status == MatchStatus.active)):
         raise Conflict(_("The group is welcoming a family: the programme's staff end the match first."))
     for match in session.scalars(select(Match).where(Match.group_id == group.id,
                                                      Match.status == MatchStatus.proposed)):
         match.status, match.declined_reason = MatchStatus.declined, _("the group withdrew")
+        audit.record(session, action="welcome.match.withdrawn", actor=actor, object_type="welcome_match",
+                     object_id=match.id, org_id=group.government_org_id)
     group.status = GroupStatus.withdrawn
     audit.record(session, action="welcome.group.withdraw", actor=actor, object_type="welcome_group",
                  object_id=group.id, details={"reason": reason[:200]}, org_id=group.org_id)
@@ -714,6 +744,7 @@ def propose(session: Session, *, actor: Principal, group: SponsorGroup, case_id:
     programme = session.get(Programme, group.programme_id)
     assert programme is not None
     policy.require(actor, "welcome.match.propose", programme)
+    _lock(session, group)
     if group.status != GroupStatus.eligible:
         raise Conflict(_("Only an eligible group can be matched; this one is %(status)s.",
                              status=_(GROUP_STATUS_NAMES[group.status])))
@@ -761,7 +792,8 @@ def respond_as_group(session: Session, *, actor: Principal, match: Match, accept
     group = session.get(SponsorGroup, match.group_id)
     assert group is not None
     policy.require(actor, "welcome.match.respond", group)
-    if match.status != MatchStatus.proposed:
+    _lock(session, match)
+    if match.status != MatchStatus.proposed or match.group_accepted_at is not None:
         raise Conflict(_("This proposal has already been answered."))
     if accept:
         match.group_accepted_at = clock.now()
@@ -780,7 +812,8 @@ def record_family_answer(session: Session, *, actor: Principal, match: Match, ac
     group = session.get(SponsorGroup, match.group_id)
     assert programme is not None and group is not None
     policy.require(actor, "welcome.match.propose", programme)
-    if match.status != MatchStatus.proposed:
+    _lock(session, match)
+    if match.status != MatchStatus.proposed or match.family_accepted_at is not None:
         raise Conflict(_("This proposal has already been answered."))
     if accept:
         match.family_accepted_at = clock.now()
@@ -790,6 +823,13 @@ def record_family_answer(session: Session, *, actor: Principal, match: Match, ac
     audit.record(session, action="welcome.match.family_answer", actor=actor, object_type="welcome_match",
                  object_id=match.id, details={"accept": accept}, org_id=programme.org_id)
     return match
+
+
+def _lock(session: Session, obj: Any) -> None:
+    """Read ``obj`` again under a row lock (PostgreSQL): two people answering at once are taken one after the
+    other, each seeing what the other did."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.refresh(obj, with_for_update=True)
 
 
 def _decline(match: Match, group: SponsorGroup, reason: str) -> None:
@@ -802,9 +842,13 @@ def _settle(session: Session, match: Match, group: SponsorGroup) -> None:
     if match.status == MatchStatus.declined:
         refresh_status(session, group)  # back to eligible only if every rule still holds
     if match.status == MatchStatus.proposed and match.group_accepted_at and match.family_accepted_at:
-        match.status = MatchStatus.active
         programme = session.get(Programme, match.programme_id)
         assert programme is not None
+        missing = eligibility(programme, group, members_of(session, group))
+        if missing:  # pledges or members changed since the proposal
+            raise Conflict(_("The group no longer meets the programme's rules: %(missing)s",
+                             missing="; ".join(m.text for m in missing)))
+        match.status = MatchStatus.active
         _make_tasks(session, programme, match)
         _tell_group(session, group, subject=_("Your match is confirmed"),
                     text=_("The family and your group have both accepted. The arrival notice will follow."),
@@ -885,6 +929,8 @@ def set_arrival(session: Session, *, actor: Principal, match: Match, arrival_on:
         clean[key] = _text(notice or {}, key, errors, limit=MAX_TEXT)
     _fail(errors)
     assert when is not None
+    if abs((when - today_()).days) > ARRIVAL_WINDOW_DAYS:
+        raise ValidationFailed("arrival_on", _("must be within five years of today"))
     match.arrival_on, match.arrival_notice = when, clean
     for task in session.scalars(select(ServiceTask).where(ServiceTask.match_id == match.id)):
         task.due_on = _due(when, task.due_days)
@@ -896,9 +942,10 @@ def set_arrival(session: Session, *, actor: Principal, match: Match, arrival_on:
     audit.record(session, action="welcome.match.arrival", actor=actor, object_type="welcome_match",
                  object_id=match.id, details={"arrival_on": when.isoformat()}, org_id=programme.org_id)
     lines = [_("Arrival: %(date)s", date=i18n.format_date(when))]
-    lines += [f"{label}: {clean[key]}" for key, label in (("flight", _("Flight")), ("airport", _("Airport")),
-                                                           ("time", _("Time")), ("notes", _("Notes")))
-              if clean[key]]
+    if "arrival" in programme.sponsor_fields:
+        lines += [f"{label}: {clean[key]}" for key, label in (("flight", _("Flight")), ("airport", _("Airport")),
+                                                               ("time", _("Time")), ("notes", _("Notes")))
+                  if clean[key]]
     _tell_group(session, group, subject=_("Arrival notice"), text="\n".join(lines),
                 key=f"welcome.arrival:{match.id}:{when.isoformat()}")
     return match
@@ -973,7 +1020,7 @@ def send_due_reminders(session: Session, *, today: date | None = None) -> tuple[
                                        service=_task_label(task),
                                        person=f" ({task.person})" if task.person else "",
                                        date=i18n.format_date(task.due_on)),
-                                dedupe_key=f"welcome.overdue:{task.id}")
+                                dedupe_key=f"welcome.overdue:{task.id}:{task.due_on}")
             task.reminded_at = clock.now()
             reminded += 1
         if task.escalated_at is None and task.due_on is not None and \
@@ -987,7 +1034,7 @@ def send_due_reminders(session: Session, *, today: date | None = None) -> tuple[
                                            "and is not recorded as done.",
                                            service=_task_label(task), group=group.name,
                                            date=i18n.format_date(task.due_on)),
-                                    dedupe_key=f"welcome.escalated:{task.id}")
+                                    dedupe_key=f"welcome.escalated:{task.id}:{task.due_on}")
             task.escalated_at = clock.now()
             escalated += 1
     if reminded or escalated:
@@ -1050,8 +1097,10 @@ def sponsor_view(programme: Programme, match: Match) -> dict[str, Any]:
     arrival notice, and the match's state. Nothing here comes from the case."""
     fields = set(programme.sponsor_fields)
     view: dict[str, Any] = {k: v for k, v in match.shared.items() if k in fields}
+    # The date always: the group receives the family and every service is due from it. The itinerary (flight,
+    # airport, time, notes) only where the programme shares it.
+    view["arrival_on"] = match.arrival_on.isoformat() if match.arrival_on else None
     if "arrival" in fields:
-        view["arrival_on"] = match.arrival_on.isoformat() if match.arrival_on else None
         view["arrival_notice"] = dict(match.arrival_notice)
     view["status"] = match.status.value
     view["stream"] = match.stream.value
@@ -1101,6 +1150,9 @@ def claim_donation(session: Session, *, actor: Principal, group: SponsorGroup, d
         raise policy.NotFound()
     if donation.status != DonationStatus.offered:
         raise Conflict(_("This item has already been claimed."))
+    _open(group)
+    if not session.scalar(select(func.count()).where(Match.group_id == group.id, Match.status.in_(OPEN_MATCHES))):
+        raise Conflict(_("A group claims items once it has a family to welcome."))
     donation.status, donation.claimed_by_group_id, donation.claimed_at = DonationStatus.claimed, group.id, clock.now()
     audit.record(session, action="welcome.donation.claim", actor=actor, object_type="welcome_donation",
                  object_id=donation.id, org_id=group.org_id)
@@ -1154,7 +1206,7 @@ def dashboard(session: Session, *, actor: Principal, programme: Programme, today
         select(ServiceTask.due_on, ServiceTask.done_on).join(Match, Match.id == ServiceTask.match_id)
         .where(Match.programme_id == programme.id, Match.status.in_([MatchStatus.active, MatchStatus.completed]),
                ServiceTask.due_on.is_not(None))).all()
-    due = [(d, done) for d, done in tasks if d <= today or done is not None]
+    due = [(d, done) for d, done in tasks if d < today or done is not None]
     on_time = sum(1 for d, done in due if done is not None and done <= d)
     late_done = sum(1 for d, done in due if done is not None and done > d)
     open_overdue = sum(1 for d, done in due if done is None and d < today)
