@@ -515,6 +515,8 @@ def _donations_page(request: Request, db: Session, p: Principal, programme: Prog
     group_ids = {d.claimed_by_group_id for d in [*items.items, *ledger] if d.claimed_by_group_id}
     names = dict(db.execute(select(SponsorGroup.id, SponsorGroup.name).where(
         SponsorGroup.id.in_(list(group_ids)))).all()) if group_ids else {}
+    if group is not None:  # a sponsor: other groups (often named after their households) stay unnamed
+        names = {gid: (name if gid == group.id else _("another group")) for gid, name in names.items()}
     has_family = group is not None and bool(db.scalar(select(func.count()).where(
         Match.group_id == group.id, Match.status == MatchStatus.active)))
     filters = {k: v for k, v in (("kind", kind), ("status", status_filter)) if v}

@@ -388,6 +388,9 @@ def funds_needed(programme: Programme, group: SponsorGroup) -> float:
 
 
 def members_of(session: Session, group: SponsorGroup) -> list[SponsorMember]:
+    transient = getattr(group, "transient_members", None)
+    if transient is not None:  # a sign-up that created nothing (see _known_address)
+        return list(transient)
     return list(session.scalars(select(SponsorMember).where(SponsorMember.group_id == group.id)
                                 .order_by(SponsorMember.created_at, SponsorMember.id)))
 
@@ -489,16 +492,21 @@ def sign_up(session: Session, *, programme: Programme, data: Mapping[str, Any]) 
         values = {}
     if values.get("stream", Stream.matched).value not in (programme.streams or [Stream.matched.value]):
         errors.append(FieldError("stream", _("the programme does not run this stream")))
-    if lead_email and session.scalar(select(func.count()).where(User.email == lead_email)):
-        errors.append(FieldError("your_email", _("this address cannot be used here; sign in or use another")))
     _fail(errors)
+    if session.scalar(select(func.count()).where(User.email == lead_email)):
+        return _known_address(session, programme, values, lead_name, lead_email)
     from rdn.network import service as network
 
     org = network.create_organization(session, actor=PUBLIC, name=values["name"],
                                       short_name=_org_short_name(session, values["name"]),
                                       kind=OrgKind.sponsor_group, country=programme.country)
-    user = network.create_person(session, actor=PUBLIC, email=lead_email, full_name=lead_name, org=org,
-                                 role=Role.sponsor, locale=locale_var.get())
+    try:
+        user = network.create_person(session, actor=PUBLIC, email=lead_email, full_name=lead_name, org=org,
+                                     role=Role.sponsor, locale=locale_var.get())
+    except ValidationFailed as exc:  # the network's own checks, named as this form names its fields
+        names = {"email": "your_email", "full_name": "your_name"}
+        raise ValidationFailed(errors=[FieldError(names.get(e.field, e.field), e.message)
+                                       for e in exc.errors]) from None
     group = SponsorGroup(programme_id=programme.id, org_id=org.id, government_org_id=programme.org_id,
                          country=programme.country, **values)
     session.add(group)
@@ -509,6 +517,27 @@ def sign_up(session: Session, *, programme: Programme, data: Mapping[str, Any]) 
     audit.record(session, action="welcome.group.sign_up", actor=PUBLIC, object_type="welcome_group",
                  object_id=group.id, details={"programme": programme.slug}, org_id=org.id)
     refresh_status(session, group, programme=programme)
+    return group
+
+
+def _known_address(session: Session, programme: Programme, values: Mapping[str, Any], lead_name: str,
+                   lead_email: str) -> SponsorGroup:
+    """A sign-up with the address of someone who already has an account: nothing is created, the address's owner
+    is told by email, and the page answers as for anyone (so the form tells no one who has an account here).
+    The group returned is not stored; its members (the lead alone) are what a new group would have."""
+    group = SponsorGroup(programme_id=programme.id, country=programme.country, status=GroupStatus.forming, plan=[],
+                         funds_pledged=0.0, funds_cash=0.0, **{k: v for k, v in values.items()
+                                                               if k not in ("funds_pledged", "funds_cash")})
+    group.transient_members = [SponsorMember(full_name=lead_name, email=lead_email, adult=True,  # type: ignore[attr-defined]
+                                             check_status=CheckStatus.pending)]
+    mail.send_email(session, to=lead_email, org_id=programme.org_id,
+                    subject=_("A sponsor group sign-up with your address"),
+                    text=_("Someone, perhaps you, tried to register the sponsor group %(group)s with %(programme)s "
+                           "using this address, which already has an account in RDN. Nothing was created. Sign in "
+                           "to RDN to see your groups; if this was not you, you need do nothing.",
+                           group=values.get("name", ""), programme=programme.name))
+    audit.record(session, action="welcome.group.sign_up_known_address", actor=PUBLIC,
+                 object_type="welcome_programme", object_id=programme.id, org_id=programme.org_id)
     return group
 
 
@@ -1060,6 +1089,8 @@ def _reminders_job(ctx: outbox.JobContext) -> None:
             .where(SponsorGroup.status == GroupStatus.matched, Match.status == MatchStatus.active,
                    Match.arrival_on <= today_())):
         group.status = GroupStatus.welcoming
+        audit.record(ctx.session, action="welcome.group.welcoming", actor=SYSTEM, object_type="welcome_group",
+                     object_id=group.id, org_id=group.government_org_id)
 
 
 def record_outcomes(session: Session, *, actor: Principal, match: Match, outcomes: Mapping[str, Any],
