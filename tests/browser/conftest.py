@@ -38,6 +38,24 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
             item.add_marker(skip)
 
 
+def start_server(env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``rdn serve`` (with its worker) on ``port``, once it answers /readyz; with its address."""
+    proc = subprocess.Popen([RDN, "serve", "--port", str(port), "--worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("the server did not start")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterator[str]:
     """A real server on a fresh database seeded with the demo network (and an in-process worker)."""
@@ -47,20 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterat
     env = subprocess_env(url, smtp_server[0], RDN_SSE_MAX_SECONDS="60",
                                        RDN_BASE_URL=f"http://127.0.0.1:{port}")
     subprocess.run([RDN, "demo"], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen([RDN, "serve", "--port", str(port), "--worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("the server did not start")
-        time.sleep(0.2)
+    proc, base = start_server(env, port)
     try:
         yield base
     finally:

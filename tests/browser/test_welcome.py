@@ -11,17 +11,15 @@ family made with the Welcome test world's helpers (the demo's programmes are not
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pyotp
 import pytest
 
-from tests.browser.conftest import AXE, AXE_SERIOUS, RDN
+from tests.browser.conftest import AXE, AXE_SERIOUS, start_server
 from tests.conftest import free_port, fresh_database_url, rdn_environ, subprocess_env
 from tests.factories import PASSWORD
 
@@ -62,19 +60,7 @@ def welcome_server(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any,
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = subprocess_env(url, smtp_server[0], RDN_BASE_URL=base, RDN_SSE_MAX_SECONDS="5")
-    proc = subprocess.Popen([RDN, "serve", "--port", str(port), "--worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("the server did not start")
-        time.sleep(0.2)
+    proc, _base = start_server(env, port)
     try:
         yield {"base": base, "mailbox": smtp_server[1], **data}
     finally:
