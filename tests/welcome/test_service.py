@@ -360,3 +360,22 @@ def test_finished_groups_do_not_act_and_only_a_group_with_a_family_claims(ww: We
         service.add_member(s, actor=ww.p("sponsor_group_a"), group=ww.group, data={"full_name": "Late Joiner"})
     with pytest.raises(ProblemError):
         service.withdraw_group(s, actor=ww.p("sponsor_group_a"), group=ww.group)
+
+
+def test_the_database_holds_one_open_match_per_family_and_per_group(ww: WelcomeWorld) -> None:
+    """What two officers proposing at the same moment would otherwise both get past the service's checks."""
+    from sqlalchemy.exc import IntegrityError
+
+    match, case = ww.active_match()
+    s = ww.session
+    for twin in (Match(programme_id=match.programme_id, group_id=match.group_id, case_id=ww.arriving_case().id,
+                       stream=match.stream),
+                 Match(programme_id=match.programme_id, group_id=service.sign_up(s, programme=ww.programme, data={
+                     "your_name": "Bo Li", "your_email": "bo@example.org", "name": "Other", "city": "Ottawa"}).id,
+                       case_id=case.id, stream=match.stream)):
+        with pytest.raises(IntegrityError), s.begin_nested():
+            s.add(twin)
+            s.flush()
+    service.cancel_match(s, actor=ww.p("officer_canada"), match=match, reason="Ended")
+    s.add(Match(programme_id=match.programme_id, group_id=match.group_id, case_id=case.id, stream=match.stream))
+    s.flush()  # once the match is closed, the family and the group may be matched again

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rdn.core import clock
@@ -171,6 +171,7 @@ MATCH_STATUS_NAMES = {
     MatchStatus.completed: N_("Completed"), MatchStatus.cancelled: N_("Cancelled"),
 }
 OPEN_MATCHES = frozenset({MatchStatus.proposed, MatchStatus.active})
+_OPEN_SQL = text("status IN ('proposed', 'active')")
 
 
 class Match(Base):
@@ -181,6 +182,11 @@ class Match(Base):
     __table_args__ = (
         Index("ix_welcome_matches_group_status", "group_id", "status"),
         Index("ix_welcome_matches_case", "case_id"),
+        # One open match per family and per group, whatever two people proposing at once would do.
+        Index("uq_welcome_matches_open_case", "case_id", unique=True, sqlite_where=_OPEN_SQL,
+              postgresql_where=_OPEN_SQL),
+        Index("uq_welcome_matches_open_group", "group_id", unique=True, sqlite_where=_OPEN_SQL,
+              postgresql_where=_OPEN_SQL),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
