@@ -183,9 +183,9 @@ class Match(Base):
         Index("ix_welcome_matches_group_status", "group_id", "status"),
         Index("ix_welcome_matches_case", "case_id"),
         # One open match per family and per group, whatever two people proposing at once would do.
-        Index("uq_welcome_matches_open_case", "case_id", unique=True, sqlite_where=_OPEN_SQL,
+        Index("ix_welcome_matches_one_open_case", "case_id", unique=True, sqlite_where=_OPEN_SQL,
               postgresql_where=_OPEN_SQL),
-        Index("uq_welcome_matches_open_group", "group_id", unique=True, sqlite_where=_OPEN_SQL,
+        Index("ix_welcome_matches_one_open_group", "group_id", unique=True, sqlite_where=_OPEN_SQL,
               postgresql_where=_OPEN_SQL),
     )
 

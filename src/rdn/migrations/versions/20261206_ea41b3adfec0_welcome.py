@@ -110,9 +110,9 @@ def upgrade() -> None:
     op.create_index('ix_welcome_matches_case', 'welcome_matches', ['case_id'], unique=False)
     op.create_index('ix_welcome_matches_group_status', 'welcome_matches', ['group_id', 'status'], unique=False)
     open_sql = sa.text("status IN ('proposed', 'active')")
-    op.create_index('uq_welcome_matches_open_case', 'welcome_matches', ['case_id'], unique=True,
+    op.create_index('ix_welcome_matches_one_open_case', 'welcome_matches', ['case_id'], unique=True,
                     sqlite_where=open_sql, postgresql_where=open_sql)
-    op.create_index('uq_welcome_matches_open_group', 'welcome_matches', ['group_id'], unique=True,
+    op.create_index('ix_welcome_matches_one_open_group', 'welcome_matches', ['group_id'], unique=True,
                     sqlite_where=open_sql, postgresql_where=open_sql)
     op.create_index(op.f('ix_welcome_matches_programme_id'), 'welcome_matches', ['programme_id'], unique=False)
     op.create_table('welcome_members',
@@ -190,8 +190,8 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_welcome_members_group_id'), table_name='welcome_members')
     op.drop_table('welcome_members')
     op.drop_index(op.f('ix_welcome_matches_programme_id'), table_name='welcome_matches')
-    op.drop_index('uq_welcome_matches_open_group', table_name='welcome_matches')
-    op.drop_index('uq_welcome_matches_open_case', table_name='welcome_matches')
+    op.drop_index('ix_welcome_matches_one_open_group', table_name='welcome_matches')
+    op.drop_index('ix_welcome_matches_one_open_case', table_name='welcome_matches')
     op.drop_index('ix_welcome_matches_group_status', table_name='welcome_matches')
     op.drop_index('ix_welcome_matches_case', table_name='welcome_matches')
     op.drop_table('welcome_matches')
