@@ -8,7 +8,8 @@ LOCALES := es fr ar
 
 # `make run`: the embedded default, a SQLite file here; demo emails land in ./var/mail as .eml files.
 # (Only for `run`: the tests set their own settings.)
-RUN_ENV := RDN_DATABASE_URL=$${RDN_DATABASE_URL:-sqlite:///rdn.sqlite3} RDN_MAIL_TRANSPORT=$${RDN_MAIL_TRANSPORT:-files}
+RUN_ENV := RDN_DATABASE_URL=$${RDN_DATABASE_URL:-sqlite:///rdn.sqlite3} RDN_MAIL_TRANSPORT=$${RDN_MAIL_TRANSPORT:-files} \
+	RDN_PUBLIC_FIGURES=$${RDN_PUBLIC_FIGURES:-true}
 
 .PHONY: run test lint i18n bench clean
 

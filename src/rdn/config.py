@@ -94,13 +94,18 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     webhook_allow_private: bool | None = None  # default: allowed in dev and test (local receivers), not in production
     sse_max_seconds: float = Field(default=300.0, gt=0, le=86400)  # streams end; browsers reconnect and replay
+    # The network picture (rdn.reports): the public transparency page is off unless a deployment turns it on;
+    # counts under the threshold are shown as "<threshold" there. Figures are recomputed every few minutes.
+    public_figures: bool = False
+    public_figures_threshold: int = Field(default=10, ge=2, le=1000)
+    report_refresh_minutes: int = Field(default=10, ge=1, le=24 * 60)
     # Retention of operational tables
     event_retention_hours: int = Field(default=24, ge=1)
     idempotency_retention_hours: int = Field(default=24, ge=1)
     log_level: str = "INFO"
 
     @field_validator(
-        "api_docs", "trust_proxy_headers", "inprocess_worker", "webhook_allow_private", mode="before"
+        "api_docs", "trust_proxy_headers", "inprocess_worker", "webhook_allow_private", "public_figures", mode="before"
     )
     @classmethod
     def _strict_bool(cls, value: Any) -> Any:

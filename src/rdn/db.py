@@ -378,3 +378,19 @@ def bulk_insert(session: Session, table: Table, names_: tuple[str, ...], rows: I
         copy.set_types([copy_type(table.c[name]) for name in names_])
         for row in rows:
             copy.write_row(row)
+
+
+def upsert(session: Session, model: type, values: dict[str, Any], *, keys: tuple[str, ...]) -> None:
+    """Insert a row, or update it when one with the same ``keys`` exists, in one statement (two sessions doing it
+    at once both succeed; the last one's values stand)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - RDN runs on PostgreSQL and SQLite
+        raise NotImplementedError(dialect)
+    stmt = dialect_insert(model).values(**values)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
+                                      set_={k: stmt.excluded[k] for k in values if k not in keys})
+    session.execute(stmt)

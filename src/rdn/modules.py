@@ -14,10 +14,11 @@ def installed() -> list[Module]:
     from rdn.ops.module import module as ops
     from rdn.pathways.module import module as pathways
     from rdn.redphone.module import module as redphone
+    from rdn.reports.module import module as reports
     from rdn.web.module import module as shell
     from rdn.welcome.module import module as welcome
 
-    return [shell, accounts, network, redphone, cases, matching, pathways, mobility, welcome, ops]
+    return [shell, accounts, network, redphone, cases, matching, pathways, mobility, welcome, reports, ops]
 
 
 def load_job_handlers() -> None:

@@ -24,3 +24,31 @@ def bars(points: Sequence[tuple[float, str, str]]) -> dict[str, Any] | None:
                     "tick": tick, "label": label})
     return {"width": WIDTH, "height": HEIGHT, "pad_left": PAD_LEFT, "pad_top": PAD_TOP, "baseline": BASELINE,
             "top": f"{top:g}", "bars": out}
+
+
+def grouped_bars(groups: Sequence[tuple[str, Sequence[tuple[float | None, str]]]], series: Sequence[str]
+                 ) -> dict[str, Any] | None:
+    """Horizontal bars, one group per category and one bar per series in each (a legend names the series).
+
+    ``groups``: (the category's label, [(value or None when it cannot be shown, the bar's tooltip), ...] in the
+    order of ``series``). None when every value is zero or hidden."""
+    values = [v for _label, bars in groups for v, _tip in bars if v]
+    if not groups or not values:
+        return None
+    label_w, bar_h, gap, legend_h, right = 190, 11, 12, 26, 16
+    top = max(values)
+    span = WIDTH - label_w - right
+    out, y = [], legend_h
+    for label, bars in groups:
+        shown = label if len(label) <= 28 else label[:27] + "…"
+        items = []
+        for k, (value, tip) in enumerate(bars):
+            w = span * (value or 0) / top
+            items.append({"x": label_w, "y": y + k * bar_h, "w": round(max(w, 0), 1), "h": bar_h - 2,
+                          "cls": f"s{k}", "title": tip})
+        block = len(bars) * bar_h
+        out.append({"label": shown, "full": label, "ty": round(y + block / 2 + 4, 1), "bars": items})
+        y += block + gap
+    legend = [{"x": label_w + k * 120, "cls": f"s{k}", "label": name} for k, name in enumerate(series)]
+    return {"width": WIDTH, "height": y, "label_w": label_w, "top": f"{top:g}", "groups": out, "legend": legend,
+            "axis_end": WIDTH - right}

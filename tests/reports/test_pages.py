@@ -1,0 +1,96 @@
+"""The network picture's pages through real HTTP: the dashboard and a member view draw their charts and tables,
+every table downloads as CSV (with its HXL row) and the view as XLSX, the quarterly report prints and downloads as
+a PDF, the projected needs are entered by the secretariat (every error named, nothing stored), and the public page
+exists only when the deployment turns it on."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from rdn.config import get_settings, set_settings
+from rdn.reports import tables
+from rdn.reports.models import Need
+from tests.factories import Client, csrf_of
+
+
+@pytest.fixture
+def public_on() -> Iterator[None]:
+    original = get_settings()
+    set_settings(original.model_copy(update={"public_figures": True, "public_figures_threshold": 10}))
+    try:
+        yield
+    finally:
+        set_settings(original)
+
+
+def browser(app, session, network, persona: str) -> Client:  # type: ignore[no-untyped-def]
+    return Client(app).login(session, network.people[persona], org=network.org_of(persona))
+
+
+def test_the_dashboard_and_a_member_view_draw_every_table(app, session, network) -> None:  # type: ignore[no-untyped-def]
+    c = browser(app, session, network, "officer_canada")
+    page = c.get("/reports")
+    assert page.status_code == 200, page.text[:2000]
+    for spec in tables.specs_for("network"):
+        if spec.id != "summary":
+            assert f'id="t-{spec.id}"' in page.text
+    assert 'href="/reports/members/canada?period=' in page.text  # its own view, and only its own
+    assert "/reports/members/spain" not in page.text
+    member = c.get("/reports/members/canada")
+    assert member.status_code == 200, member.text[:2000]
+    assert c.get("/reports/members/spain").status_code == 404
+    assert c.get("/reports/members/nowhere").status_code == 404
+
+
+def test_exports(app, session, network) -> None:  # type: ignore[no-untyped-def]
+    c = browser(app, session, network, "officer_canada")
+    for spec in tables.specs_for("network"):
+        r = c.get(f"/reports/tables/{spec.id}.csv?period=2026")
+        assert r.status_code == 200, (spec.id, r.text[:500])
+        lines = r.content.decode("utf-8-sig").splitlines()
+        assert lines[1].split(",")[0].startswith("#")
+    x = c.get("/reports/network.xlsx?period=2026")
+    assert x.status_code == 200 and x.content[:2] == b"PK"
+    q = c.get("/reports/quarterly?period=2026Q3")
+    assert q.status_code == 200, q.text[:2000]
+    p = c.get("/reports/quarterly.pdf?period=2026Q3")
+    assert p.status_code == 200 and p.content.startswith(b"%PDF")
+    from pypdf import PdfReader
+
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(p.content)).pages)
+    assert "2026Q3" in text
+
+
+def test_needs_are_entered_by_the_secretariat(app, session, network) -> None:  # type: ignore[no-untyped-def]
+    c = browser(app, session, network, "admin_secretariat")
+    page = c.get("/reports/needs")
+    assert page.status_code == 200, page.text[:2000]
+    before = session.scalar(select(func.count()).select_from(Need))
+    bad = c.post("/reports/needs", data={"csrf_token": csrf_of(page.text), "year": "1999", "population": "",
+                                         "people": "-4", "source": ""})
+    assert bad.status_code == 422
+    for name in ("year", "population", "people", "source"):
+        assert f'href="#f-{name}"' in bad.text
+    assert session.scalar(select(func.count()).select_from(Need)) == before
+    ok = c.post("/reports/needs", data={"csrf_token": csrf_of(page.text), "year": "2026", "population": "Afghan",
+                                        "nationality": "AF", "people": "573400",
+                                        "source": "UNHCR Projected Global Resettlement Needs 2026"})
+    assert ok.status_code == 303
+    officer = browser(app, session, network, "officer_canada")
+    assert officer.post("/reports/needs", data={"csrf_token": csrf_of(officer.get("/reports/needs").text),
+                                                "year": "2026", "population": "X", "people": "5",
+                                                "source": "s"}).status_code == 403
+
+
+def test_the_public_page_is_off_unless_turned_on(app, session, network, public_on) -> None:  # type: ignore[no-untyped-def]
+    c = Client(app)
+    r = c.get("/transparency")
+    assert r.status_code == 200, r.text[:2000]
+    assert re.search(r"&lt;10|<10", r.text)
+    set_settings(get_settings().model_copy(update={"public_figures": False}))
+    assert c.get("/transparency").status_code == 404
