@@ -843,3 +843,8 @@ from tests.authz_welcome_api import API_ROWS  # noqa: E402 - they use Row and R 
 from tests.authz_welcome_pages import PAGE_ROWS  # noqa: E402
 
 MATRIX += PAGE_ROWS + API_ROWS
+
+# The network picture (see test_authz_matrix.World.need and authz_reports).
+from tests.authz_reports import ROWS as REPORT_ROWS  # noqa: E402
+
+MATRIX += REPORT_ROWS

@@ -111,6 +111,7 @@ class World:
     task: dict[str, uuid.UUID] = field(default_factory=dict)  # maple, other: a core service of that match
     donation: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian, spanish: offered
     arriving: dict[str, uuid.UUID] = field(default_factory=dict)  # canadian, spanish: the matched families
+    need: dict[str, uuid.UUID] = field(default_factory=dict)  # existing: a projected need (the network picture)
     persona: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -288,6 +289,12 @@ class World:
                 out[name] = self.reference
             elif name == "year":
                 out[name] = "2027"
+            elif name == "short_name":
+                out[name] = {"canadian": "canada", "spanish": "spain"}.get(rel or "", "nowhere")
+            elif name == "table":
+                out[name] = "by_population.csv"
+            elif name == "need_id":
+                out[name] = str(self.need.get(rel or "", uuid.uuid4()))
             elif name == "resource":
                 out[name] = "medical"
             else:  # pragma: no cover - a new kind of parameter needs a relationship here
@@ -333,6 +340,7 @@ def world(app, session) -> Iterator[World]:
     _pathways(w, session)
     _mobility(w, session)
     _welcome(w, session)
+    _reports(w, session)
     anonymous = Client(app)
     page = anonymous.get("/login")
     anonymous.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -539,6 +547,17 @@ def _mobility(w: World, session: Any) -> None:
         if rel == "own":
             w.reference = registration.reference
     session.commit()
+
+
+def _reports(w: World, session: Any) -> None:
+    """The network picture: one projected need ("existing"); the governments are the network's canada and spain."""
+    from rdn.reports.models import Need
+
+    need = Need(year=2026, population="Matrix population", nationality="AF", region="", people=1000,
+                source="Matrix source")
+    session.add(need)
+    session.commit()
+    w.need["existing"] = need.id
 
 
 def _welcome(w: World, session: Any) -> None:

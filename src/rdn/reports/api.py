@@ -80,10 +80,11 @@ def add_need(body: NeedIn, db: DbSession, principal: CurrentPrincipal) -> Need:
 
 
 def _need(db: Any, principal: Any, need_id: uuid.UUID) -> Need:
-    policy.require(principal, "report.needs.manage")
+    """A need the caller may change; the same 404 for a missing one and for anyone who may not."""
     need = db.get(Need, need_id)
     if need is None:
         raise policy.NotFound()
+    policy.require(principal, "report.needs.manage", need)
     return need  # type: ignore[no-any-return]
 
 

@@ -163,7 +163,7 @@ def member(request: Request, session: DbSession, principal: CurrentPrincipal, sh
     return render(request, "reports/dashboard.html", {
         **_context(data, "member", f"/reports/members/{org.short_name}/tables/"), "period": p, "years": _years(),
         "view": "member", "members": [], "government": org,
-        "xlsx": f"/reports/members/{org.short_name}.xlsx?period={p.key}",
+        "xlsx": f"/reports/members/{org.short_name}/all.xlsx?period={p.key}",
         "can_refresh": policy.can(principal, "report.refresh"),
     })
 
@@ -178,7 +178,7 @@ def member_csv(session: DbSession, principal: CurrentPrincipal, short_name: str,
     return _csv(spec.id, tables.rows_of(spec, data), f"rdn-{org.short_name}-{spec.id}-{p.key}")
 
 
-@router.get("/reports/members/{short_name}.xlsx")
+@router.get("/reports/members/{short_name}/all.xlsx")
 def member_xlsx(session: DbSession, principal: CurrentPrincipal, short_name: str, period: str = "") -> Response:
     org = _government(session, principal, short_name)
     p = _period(period)
@@ -266,13 +266,14 @@ def add_need(request: Request, session: DbSession, principal: CurrentPrincipal, 
 
 
 def _need(session: Session, principal: Principal, need_id: str) -> Need:
-    policy.require(principal, "report.needs.manage")
+    """A need the caller may change; the same 404 for a missing one and for anyone who may not."""
     try:
         need = session.get(Need, uuid.UUID(need_id))
     except ValueError:
         need = None
     if need is None:
         raise policy.NotFound()
+    policy.require(principal, "report.needs.manage", need)
     return need
 
 
