@@ -407,12 +407,16 @@ def _crises(session: Session, *, government: uuid.UUID | None) -> list[dict[str,
 
 
 def _obstacles(session: Session, *, government: uuid.UUID | None) -> list[dict[str, Any]]:
-    q = (select(Obstacle.id, Obstacle.title, Obstacle.country, Obstacle.type, Obstacle.status,
-                func.count(Block.id), func.coalesce(func.sum(Block.people), 0))
-         .join(Block, and_(Block.obstacle_id == Obstacle.id, Block.released_at.is_(None)))
-         .where(Obstacle.status != ObstacleStatus.resolved))
+    # One row per obstacle and case first: a case blocked on two checklist items by one obstacle is one case.
+    blocks = (select(Block.obstacle_id, Block.case_id, func.max(Block.people).label("people"))
+              .where(Block.released_at.is_(None)))
     if government:
-        q = q.join(Case, Case.id == Block.case_id).where(_government_cases(government))
+        blocks = blocks.join(Case, Case.id == Block.case_id).where(_government_cases(government))
+    per_case = blocks.group_by(Block.obstacle_id, Block.case_id).subquery()
+    q = (select(Obstacle.id, Obstacle.title, Obstacle.country, Obstacle.type, Obstacle.status,
+                func.count(per_case.c.case_id), func.coalesce(func.sum(per_case.c.people), 0))
+         .join(per_case, per_case.c.obstacle_id == Obstacle.id)
+         .where(Obstacle.status != ObstacleStatus.resolved))
     rows = session.execute(q.group_by(Obstacle.id, Obstacle.title, Obstacle.country, Obstacle.type,
                                       Obstacle.status)).all()
     out = [{"id": str(i), "title": title, "country": country, "type": str(kind), "status": str(status),
