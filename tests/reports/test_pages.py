@@ -94,3 +94,17 @@ def test_the_public_page_is_off_unless_turned_on(app, session, network, public_o
     assert re.search(r"&lt;10|<10", r.text)
     set_settings(get_settings().model_copy(update={"public_figures": False}))
     assert c.get("/transparency").status_code == 404
+
+
+def test_the_home_card_shows_the_last_snapshot(app, session, network) -> None:  # type: ignore[no-untyped-def]
+    from rdn.core import clock
+    from rdn.reports import figures, service
+
+    session.add(Need(year=clock.now().year, population="All populations", people=2_468_135, source="Test"))
+    service.refresh(session, period=figures.year_period(clock.now().year))
+    session.commit()
+    home = browser(app, session, network, "minister_spain").get("/")
+    assert "The network against the need" in home.text
+    assert "2,468,135" in home.text
+    sponsor = browser(app, session, network, "sponsor_group_a").get("/")
+    assert "The network against the need" not in sponsor.text
