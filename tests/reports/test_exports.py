@@ -108,3 +108,23 @@ def test_every_table_downloads_with_a_valid_hxl_row(app, session, network, tmp_p
         cells = [row[0] for row in sheet.iter_rows(min_row=3)]
         formula = next(cell for cell in cells if str(cell.value).startswith("=HYPERLINK"))
         assert formula.data_type == "s"
+
+
+def test_crises_are_listed_only_to_their_participants(app, session, network) -> None:  # type: ignore[no-untyped-def]
+    from rdn.redphone.models import Participant, ParticipantRole
+
+    w = two_governments(session, network)
+    crisis = w.crisis("CR-SPAIN", datetime(2026, 10, 1, tzinfo=UTC), target=300)
+    session.add(Participant(crisis_id=crisis.id, org_id=network.orgs["spain"].id, role=ParticipantRole.chair))
+    session.commit()
+    with clock.frozen(NOW):
+        spain = browser(app, session, network, "minister_spain")
+        canada = browser(app, session, network, "officer_canada")
+        assert "Crisis CR-SPAIN" in spain.get("/reports?period=2026").text
+        assert "Crisis CR-SPAIN" in spain.get("/reports/tables/crises.csv?period=2026").content.decode("utf-8-sig")
+        for url in ("/reports?period=2026", "/reports/tables/crises.csv?period=2026",
+                    "/reports/quarterly?period=2026Q4", "/reports/members/canada?period=2026"):
+            r = canada.get(url)
+            assert r.status_code == 200 and "CR-SPAIN" not in r.content.decode("utf-8-sig"), url
+        token = api_token(session, network.people["officer_canada"], network.orgs["canada"], ["read"])
+        assert "CR-SPAIN" not in Client(app).get("/api/v1/reports/network?period=2026", headers=token).text

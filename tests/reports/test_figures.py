@@ -740,7 +740,8 @@ def expected_crises(w: World, government: uuid.UUID | None = None) -> list[dict[
     for crisis in shown:
         mine = [p for c, p in w.pledges if c is crisis and (government is None or p.org_id == government)]
         kept = [p for p in mine if p.status in KEPT]
-        out.append({"reference": crisis.reference, "title": crisis.title, "status": crisis.status.value,
+        out.append({"id": str(crisis.id), "reference": crisis.reference, "title": crisis.title,
+                    "status": crisis.status.value,
                     "declared": crisis.declared_at.date().isoformat(), "target": crisis.target_places,
                     "pledged": sum(p.places for p in kept),
                     "proposed": sum(p.places for p in mine if p.status == PledgeStatus.proposed),

@@ -56,7 +56,7 @@ def _period(value: str) -> figures.Period:
 @router.get("/network", summary="The network's figures for a year or a quarter")
 def network(db: DbSession, principal: CurrentPrincipal, period: str = "") -> dict[str, Any]:
     policy.require(principal, "report.network.read")
-    return service.picture(db, period=_period(period))
+    return service.for_viewer(db, service.picture(db, period=_period(period)), principal=principal)
 
 
 @router.get("/members/{short_name}", summary="One member government's figures (its own officials, the secretariat)")
@@ -65,7 +65,8 @@ def member(short_name: str, db: DbSession, principal: CurrentPrincipal, period: 
     if org is None:
         raise policy.NotFound()
     policy.require(principal, "report.member.read", org)
-    return service.picture(db, period=_period(period), government=org.id)
+    data = service.picture(db, period=_period(period), government=org.id)
+    return service.for_viewer(db, data, principal=principal)
 
 
 @router.get("/needs", response_model=list[NeedOut], summary="The projected needs, by year")

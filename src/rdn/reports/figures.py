@@ -397,7 +397,7 @@ def _crises(session: Session, *, government: uuid.UUID | None) -> list[dict[str,
         mine = [p for p in pledges if p.crisis_id == crisis.id and (government is None or p.org_id == government)]
         kept = [p for p in mine if p.status in KEPT_PLEDGES]
         out.append({
-            "reference": crisis.reference, "title": crisis.title, "status": str(crisis.status),
+            "id": str(crisis.id), "reference": crisis.reference, "title": crisis.title, "status": str(crisis.status),
             "declared": _aware(crisis.declared_at).date().isoformat(),  # type: ignore[union-attr]
             "target": crisis.target_places, "pledged": sum(p.places for p in kept),
             "proposed": sum(p.places for p in mine if p.status == PledgeStatus.proposed),

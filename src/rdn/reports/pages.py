@@ -65,6 +65,13 @@ def _government(session: Session, principal: Principal, short_name: str) -> Orga
     return org
 
 
+def _seen(session: Session, principal: Principal, period: Period, government: uuid.UUID | None = None
+          ) -> dict[str, Any]:
+    """A view's figures as the caller may see them (rdn.reports.service.for_viewer)."""
+    return service.for_viewer(session, service.picture(session, period=period, government=government),
+                              principal=principal)
+
+
 def _member_links(session: Session, principal: Principal) -> list[Organization]:
     return [o for o in figures.governments(session) if policy.can(principal, "report.member.read", o)]
 
@@ -112,7 +119,7 @@ def _xlsx(view_tables: list[tuple[tables.Spec, list[dict[str, Any]]]], name: str
 def dashboard(request: Request, session: DbSession, principal: CurrentPrincipal, period: str = "") -> Response:
     policy.require(principal, "report.network.read")
     p = _period(period)
-    data = service.picture(session, period=p)
+    data = _seen(session, principal, p)
     return render(request, "reports/dashboard.html", {
         **_context(data, "network", "/reports/tables/"), "period": p, "years": _years(), "view": "network",
         "members": _member_links(session, principal), "government": None,
@@ -125,7 +132,7 @@ def network_csv(session: DbSession, principal: CurrentPrincipal, table: str, per
     policy.require(principal, "report.network.read")
     spec = _spec(table, "network")
     p = _period(period)
-    data = service.picture(session, period=p)
+    data = _seen(session, principal, p)
     return _csv(spec.id, tables.rows_of(spec, data), f"rdn-network-{spec.id}-{p.key}")
 
 
@@ -133,7 +140,7 @@ def network_csv(session: DbSession, principal: CurrentPrincipal, table: str, per
 def network_xlsx(session: DbSession, principal: CurrentPrincipal, period: str = "") -> Response:
     policy.require(principal, "report.network.read")
     p = _period(period)
-    data = service.picture(session, period=p)
+    data = _seen(session, principal, p)
     return _xlsx([(s, tables.rows_of(s, data)) for s in tables.specs_for("network")], f"rdn-network-{p.key}")
 
 
@@ -159,7 +166,7 @@ def member(request: Request, session: DbSession, principal: CurrentPrincipal, sh
            period: str = "") -> Response:
     org = _government(session, principal, short_name)
     p = _period(period)
-    data = service.picture(session, period=p, government=org.id)
+    data = _seen(session, principal, p, org.id)
     return render(request, "reports/dashboard.html", {
         **_context(data, "member", f"/reports/members/{org.short_name}/tables/"), "period": p, "years": _years(),
         "view": "member", "members": [], "government": org,
@@ -174,7 +181,7 @@ def member_csv(session: DbSession, principal: CurrentPrincipal, short_name: str,
     org = _government(session, principal, short_name)
     spec = _spec(table, "member")
     p = _period(period)
-    data = service.picture(session, period=p, government=org.id)
+    data = _seen(session, principal, p, org.id)
     return _csv(spec.id, tables.rows_of(spec, data), f"rdn-{org.short_name}-{spec.id}-{p.key}")
 
 
@@ -182,7 +189,7 @@ def member_csv(session: DbSession, principal: CurrentPrincipal, short_name: str,
 def member_xlsx(session: DbSession, principal: CurrentPrincipal, short_name: str, period: str = "") -> Response:
     org = _government(session, principal, short_name)
     p = _period(period)
-    data = service.picture(session, period=p, government=org.id)
+    data = _seen(session, principal, p, org.id)
     return _xlsx([(s, tables.rows_of(s, data)) for s in tables.specs_for("member")], f"rdn-{org.short_name}-{p.key}")
 
 
@@ -197,7 +204,8 @@ def _quarterly(session: Session, principal: Principal, period: str, member_short
     p = _period(period, quarter=True)
     if p.quarter is None:
         raise ValidationFailed("period", _("Give a quarter, such as 2026Q3."))
-    return p, org, service.picture(session, period=p, government=org.id if org else None)
+    data = service.picture(session, period=p, government=org.id if org else None)
+    return p, org, service.for_viewer(session, data, principal=principal)
 
 
 @router.get("/reports/quarterly")

@@ -29,6 +29,7 @@ from rdn.core.errors import FieldError, ValidationFailed
 from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal, User
 from rdn.core.tenancy import Membership, Organization, OrgKind, Role
+from rdn.redphone.models import Crisis, Participant
 from rdn.reports import figures
 from rdn.reports.figures import Period
 from rdn.reports.models import Need, Snapshot
@@ -62,6 +63,18 @@ def picture(session: Session, *, period: Period, government: uuid.UUID | None = 
         if clock.now() - computed_at <= _max_age():
             return row.data  # type: ignore[no-any-return]
     return refresh(session, period=period, government=government)
+
+
+def for_viewer(session: Session, data: dict[str, Any], *, principal: Principal | None = None,
+               org_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """The figures as a viewer may see them: the open crises listed are only those the viewer's organization takes
+    part in (the red phone's own rule); everything else is aggregates every reader of the view may see."""
+    if principal is not None:
+        ids = set(session.scalars(policy.scoped(principal, Crisis).with_only_columns(Crisis.id)))
+    else:
+        ids = set(session.scalars(select(Participant.crisis_id).where(Participant.org_id == org_id)))
+    shown = {str(i) for i in ids}
+    return {**data, "crises": [c for c in data.get("crises") or [] if c.get("id") in shown]}
 
 
 def refresh_on_request(session: Session, *, actor: Principal, period: Period,
@@ -261,7 +274,7 @@ def send_digests(session: Session) -> int:
         officials = senior_officials(session, org.id)
         if not officials:
             continue
-        mine = picture(session, period=period, government=org.id)
+        mine = for_viewer(session, picture(session, period=period, government=org.id), org_id=org.id)
         for user in officials:
             key = f"reports.digest:{org.id}:{user.id}:{week}"
             if session.scalar(select(outbox.Job.id).where(outbox.Job.dedupe_key == key)) is not None:
