@@ -302,15 +302,13 @@ def expected_view(w: World, period: Any, government: uuid.UUID | None = None, *,
             "departed": people(dep, key), "arrived": people(arr, key),
             "share": share(people(dep, key), need.people if need else None, 2)}
 
-    region_need = {n.region: n for n in year_needs if n.region}
+    region_need = {n.region: n for n in year_needs if n.region and n.scope == "region"}
     by_region = []
     for region in [*REGION_ORDER, "other"]:
         key, need = ("reg", region), region_need.get(region)
         row = {"region": region, "need": need.people if need else None, "source": need.source if need else "",
                "referred_cases": n_cases(ref, key), "referred": people(ref, key), "accepted": people(acc, key),
                "departed": people(dep, key), "arrived": people(arr, key)}
-        if region == "other" and not (row["referred"] or row["departed"] or row["arrived"]):
-            continue
         row["share"] = share(row["departed"], row["need"], 2)
         by_region.append(row)
 
@@ -444,7 +442,7 @@ def test_the_network_view_of_a_year_counts_what_the_records_say(session, network
     assert (region["mena"]["referred"], region["mena"]["departed"], region["mena"]["need"]) == (2, 2, 100_000)
     assert region["mena"]["share"] == round(100 * 2 / 100_000, 2)
     assert (region["east_horn_great_lakes"]["referred"], region["east_horn_great_lakes"]["arrived"]) == (5, 0)
-    assert "other" not in region
+    assert region["other"]["referred"] == 0  # always listed (its presence says nothing)
     months = {m["month"]: m for m in data["months"]}
     assert len(months) == 12
     assert months["2026-01"] == {"month": "2026-01", "referred": 0, "departed": 2, "arrived": 3}
@@ -531,7 +529,7 @@ def test_a_quarter_counts_its_own_three_months(session, network) -> None:  # typ
     assert [m["month"] for m in data4["months"]] == ["2026-10", "2026-11"]
     assert data4["as_of"] == now.isoformat()
     assert next(r for r in data4["by_region"] if r["region"] == "other")["departed"] == 2
-    assert "other" not in {r["region"] for r in data3["by_region"]}
+    assert next(r for r in data3["by_region"] if r["region"] == "other")["departed"] == 0
     h = canada3["headline"]
     assert (h["referred"], h["departed"], h["arrived"], h["pledged"]) == (0, 3, 3, 0)
 
@@ -673,9 +671,14 @@ def expected_indicator(w: World, period: Any, now: datetime, government: uuid.UU
     _, end = bounds(period)
     cohort_end = min(now, end) - SIX_MONTHS
     cohort_start = cohort_end - timedelta(days=365)
+    # A government's cohort: the cases referred to it for resettlement (in any status) or that it owns; those
+    # within are the ones that departed to it.
     cohort = [c for c in w.cases if c.submitted_at is not None and cohort_start <= c.submitted_at < cohort_end
+              and (government is None or c.owner_org_id == government
+                   or any(r.case_id == c.id and r.recipient_org_id == government
+                          and r.purpose == Purpose.resettlement for r in w.referrals))]
+    within = [c for c in cohort if c.departed_at is not None and c.departed_at - c.submitted_at <= SIX_MONTHS
               and (government is None or destination(w, c) == government)]
-    within = [c for c in cohort if c.departed_at is not None and c.departed_at - c.submitted_at <= SIX_MONTHS]
     quotas = [q for q in w.quotas if q.year == period.year and (government is None or q.org_id == government)]
     places, emergency = sum(q.places for q in quotas), sum(q.emergency_reserve for q in quotas)
     return {"cohort_start": cohort_start.date().isoformat(), "cohort_end": cohort_end.date().isoformat(),
@@ -706,6 +709,11 @@ def test_resettled_within_six_months_of_submission(session, network) -> None:  #
         # P6: Canada's by its accepted referral; departed within a month.
         p6 = w.case(stage="departed", submitted_at=at(2025, 9, 1), departed_at=at(2025, 10, 1))
         w.refer(p6, "canada", ReferralStatus.accepted, at(2025, 8, 1))
+        # P7: referred to Germany, still pending (Germany's cohort all the same), and to Spain, which took it
+        # within the six months: Germany's submission not resettled by Germany.
+        p7 = w.case(stage="departed", submitted_at=at(2025, 10, 1), departed_at=at(2025, 11, 1))
+        w.refer(p7, "germany", ReferralStatus.pending, at(2025, 9, 1))
+        w.refer(p7, "spain", ReferralStatus.accepted, at(2025, 9, 2))
         w.quota("canada", 2026, 1000, 100)
         w.quota("spain", 2026, 300, 60)
         w.done()
@@ -719,13 +727,14 @@ def test_resettled_within_six_months_of_submission(session, network) -> None:  #
         expected_2025 = expected_indicator(w, year_period(2025), now)
     assert got == expected
     assert got_2025 == expected_2025
-    # By hand: P1, P2, P3 and P6 submitted; P1 and P6 within.
-    assert (got[None]["submitted"], got[None]["within_six_months"], got[None]["within_share"]) == (4, 2, 50.0)
+    # By hand: P1, P2, P3, P6 and P7 submitted; P1, P6 and P7 within.
+    assert (got[None]["submitted"], got[None]["within_six_months"], got[None]["within_share"]) == (5, 3, 60.0)
     assert (got[None]["cohort_start"], got[None]["cohort_end"]) == ("2025-01-13", "2026-01-13")
     assert (got[None]["emergency_share"], got["spain"]["emergency_share"]) == (round(100 * 160 / 1300, 1), 20.0)
     assert (got["canada"]["submitted"], got["canada"]["within_six_months"]) == (2, 1)
-    assert (got["spain"]["submitted"], got["spain"]["within_share"]) == (1, 100.0)
-    assert (got["germany"]["submitted"], got["germany"]["within_share"]) == (0, None)
+    assert (got["spain"]["submitted"], got["spain"]["within_share"]) == (2, 100.0)
+    assert (got["germany"]["submitted"], got["germany"]["within_six_months"], got["germany"]["within_share"]) == (
+        1, 0, 0.0)
     # 2025 is over: its cohort ends 183 days before 2026 began: P5, P1 and P2 (P5 and P1 within).
     assert (got_2025["cohort_end"], got_2025["submitted"], got_2025["within_six_months"]) == ("2025-07-02", 3, 2)
 

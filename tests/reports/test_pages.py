@@ -108,3 +108,28 @@ def test_the_home_card_shows_the_last_snapshot(app, session, network) -> None:  
     assert "2,468,135" in home.text
     sponsor = browser(app, session, network, "sponsor_group_a").get("/")
     assert "The network against the need" not in sponsor.text
+
+
+def test_a_need_says_what_it_covers(app, session, network) -> None:  # type: ignore[no-untyped-def]
+    c = browser(app, session, network, "admin_secretariat")
+    token = csrf_of(c.get("/reports/needs").text)
+    base = {"csrf_token": token, "year": "2026", "people": "1000", "source": "UNHCR"}
+    # A stateless population: no nationality code, still a population (never the year's headline).
+    ok = c.post("/reports/needs", data={**base, "scope": "population", "population": "Stateless Kurds"})
+    assert ok.status_code == 303
+    need = session.scalar(select(Need).where(Need.population == "Stateless Kurds"))
+    assert need is not None and need.scope == "population" and need.nationality is None
+    # Everyone, with a region: refused, naming the field; a region without one: refused.
+    bad = c.post("/reports/needs", data={**base, "scope": "all", "population": "All", "region": "europe"})
+    assert bad.status_code == 422 and 'href="#f-scope"' in bad.text
+    bad = c.post("/reports/needs", data={**base, "scope": "region", "population": "Somewhere"})
+    assert bad.status_code == 422 and 'href="#f-region"' in bad.text
+    # Left to decide: a nationality makes it a population's.
+    c.post("/reports/needs", data={**base, "population": "Sudanese", "nationality": "SD"})
+    assert session.scalar(select(Need.scope).where(Need.population == "Sudanese")) == "population"
+    from rdn.reports import figures
+
+    data = figures.compute(session, period=figures.year_period(2026))
+    assert data["headline"]["need"] is None  # a population is never taken for everyone
+    kurds = next(r for r in data["by_population"] if r["population"] == "Stateless Kurds")
+    assert (kurds["need"], kurds["referred"], kurds["nationality"]) == (1000, None, "")

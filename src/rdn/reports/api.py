@@ -26,6 +26,7 @@ router = api_router(prefix="/api/v1/reports", tags=["reports"])
 class NeedIn(StrictIn):
     year: int = Field(ge=2000, le=2100)
     population: str = Field(min_length=1, max_length=120)
+    scope: str | None = Field(default=None, description="all, population or region (default: from the fields)")
     nationality: str | None = Field(default=None, description="ISO 3166 code the cases carry")
     region: str = Field(default="", description="a region key (docs/reports.md), or empty")
     people: int = Field(gt=0, le=200_000_000)
@@ -36,6 +37,7 @@ class NeedOut(Out):
     id: uuid.UUID
     year: int
     population: str
+    scope: str
     nationality: str | None
     region: str
     people: int

@@ -23,6 +23,7 @@ scoped to a viewer: these are aggregates for the network's members, and the view
 
 from __future__ import annotations
 
+import math
 import statistics
 import uuid
 from collections import defaultdict
@@ -34,7 +35,7 @@ from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from rdn.cases import pipeline
-from rdn.cases.models import Case, Priority, Purpose, Referral, ReferralStatus, StageEvent
+from rdn.cases.models import Case, Outcome, Priority, Purpose, Referral, ReferralStatus, StageEvent
 from rdn.core import clock
 from rdn.core.tenancy import Organization, OrgKind
 from rdn.matching.models import Quota
@@ -67,6 +68,11 @@ class Period:
     def quarter(self) -> int | None:
         return int(self.key[-1]) if "Q" in self.key else None
 
+    @property
+    def closed(self) -> bool:
+        """Over: its figures change only when records are written for past dates."""
+        return datetime(self.end.year, self.end.month, self.end.day, tzinfo=UTC) <= clock.now()
+
     def bounds(self) -> tuple[datetime, datetime]:
         return (datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC),
                 datetime(self.end.year, self.end.month, self.end.day, tzinfo=UTC))
@@ -80,6 +86,17 @@ def quarter_period(year: int, quarter: int) -> Period:
     start = date(year, 3 * (quarter - 1) + 1, 1)
     end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
     return Period(f"{year}Q{quarter}", start, end)
+
+
+def public_period(year: int, now: datetime) -> Period:
+    """A year as the public sees it: to the end of the last full month while it runs (key "2026-to-11": January to
+    October), the whole year once it is over."""
+    whole = year_period(year)
+    first_of_month = date(now.year, now.month, 1)
+    if whole.end <= first_of_month:
+        return whole
+    end = max(whole.start, first_of_month)
+    return Period(f"{year}-to-{end.month:02d}", whole.start, end)
 
 
 def parse_period(key: str) -> Period | None:
@@ -127,14 +144,16 @@ def governments(session: Session) -> list[Organization]:
                                 .order_by(Organization.name)))
 
 
-def destinations(session: Session, case_ids: set[uuid.UUID] | None = None) -> dict[uuid.UUID, uuid.UUID]:
-    """Each case's receiving government: its latest accepted resettlement referral."""
+def destinations(session: Session, cases: Any = None) -> dict[uuid.UUID, uuid.UUID]:
+    """Each case's receiving government: its latest accepted resettlement referral (not one that ended as not
+    successful). ``cases``: a select of case ids to limit the reading to (the database filters them)."""
     q = (select(Referral.case_id, Referral.recipient_org_id, Referral.updated_at)
-         .where(Referral.purpose == Purpose.resettlement, Referral.status.in_(ACCEPTED)))
+         .where(Referral.purpose == Purpose.resettlement, Referral.status.in_(ACCEPTED),
+                or_(Referral.outcome.is_(None), Referral.outcome != Outcome.not_successful)))
+    if cases is not None:
+        q = q.where(Referral.case_id.in_(cases))
     out: dict[uuid.UUID, tuple[datetime, uuid.UUID]] = {}
     for case_id, org_id, at in session.execute(q):
-        if case_ids is not None and case_id not in case_ids:
-            continue
         seen = out.get(case_id)
         if seen is None or at > seen[0]:
             out[case_id] = (at, org_id)
@@ -174,13 +193,13 @@ def compute(session: Session, *, period: Period, government: uuid.UUID | None = 
             monthly[month]["referred"] += size
 
     # Departures and arrivals in the period -----------------------------------------------------------------
+    in_period = or_(and_(Case.departed_at >= start, Case.departed_at < end),
+                    and_(Case.arrived_at >= start, Case.arrived_at < end))
     moved = session.execute(
         select(Case.id, Case.owner_org_id, Case.nationality, Case.current_country, Case.size, Case.departed_at,
-               Case.arrived_at)
-        .where(or_(and_(Case.departed_at >= start, Case.departed_at < end),
-                   and_(Case.arrived_at >= start, Case.arrived_at < end)))
+               Case.arrived_at).where(in_period)
     ).all()
-    dest = destinations(session, {r.id for r in moved})
+    dest = destinations(session, select(Case.id).where(in_period)) if moved else {}
     departed, arrived = _Tally(), _Tally()
     for case_id, owner, nationality, country, size, departed_at, arrived_at in moved:
         to = dest.get(case_id) or (owner if owner in gov_ids else None)
@@ -226,9 +245,12 @@ def compute(session: Session, *, period: Period, government: uuid.UUID | None = 
 
     # By population (nationality) ---------------------------------------------------------------------------
     need_by_nat: dict[str, Need] = {}
+    uncoded: list[Need] = []  # populations with no nationality the cases carry (a stateless people, say)
     for need in needs:
-        if need.nationality and not need.region and need.nationality not in need_by_nat:
+        if need.scope == "population" and need.nationality and need.nationality not in need_by_nat:
             need_by_nat[need.nationality] = need
+        elif need.scope == "population" and not need.nationality:
+            uncoded.append(need)
     nats = set(need_by_nat)
     for tally in (referred, accepted, departed, arrived):
         nats.update(k[1] for k in tally.cases if isinstance(k, tuple) and k[0] == "nat")
@@ -242,12 +264,16 @@ def compute(session: Session, *, period: Period, government: uuid.UUID | None = 
                "departed": departed.p(key), "arrived": arrived.p(key)}
         row["share"] = _share(row["departed"], row["need"], 2)
         by_population.append(row)
-    by_population.sort(key=lambda r: (-(r["need"] or 0), -r["referred"], r["nationality"]))
+    for need in uncoded:  # the need alone: no case carries this population as a nationality
+        by_population.append({"population": need.population, "nationality": "", "need": need.people,
+                              "source": need.source, "referred_cases": None, "referred": None, "accepted": None,
+                              "departed": None, "arrived": None, "share": None})
+    by_population.sort(key=lambda r: (-(r["need"] or 0), -(r["referred"] or 0), r["nationality"], r["population"]))
 
     # By region of asylum ------------------------------------------------------------------------------------
     need_by_region: dict[str, Need] = {}
     for need in needs:
-        if need.region and not need.nationality and need.region not in need_by_region:
+        if need.scope == "region" and need.region and need.region not in need_by_region:
             need_by_region[need.region] = need
     by_region = []
     for region in (*REGIONS, OTHER):
@@ -256,8 +282,6 @@ def compute(session: Session, *, period: Period, government: uuid.UUID | None = 
         row = {"region": region, "need": need.people if need else None, "source": need.source if need else "",
                "referred_cases": referred.n(key), "referred": referred.p(key), "accepted": accepted.p(key),
                "departed": departed.p(key), "arrived": arrived.p(key)}
-        if region == OTHER and not any(row[k] for k in ("referred", "accepted", "departed", "arrived")):
-            continue
         row["share"] = _share(row["departed"], row["need"], 2)
         by_region.append(row)
 
@@ -270,11 +294,11 @@ def compute(session: Session, *, period: Period, government: uuid.UUID | None = 
         cursor = date(cursor.year + (cursor.month == 12), cursor.month % 12 + 1, 1)
 
     # The whole picture's headline ---------------------------------------------------------------------------
-    total_need = next((n for n in needs if not n.nationality and not n.region), None)
+    total_need = next((n for n in needs if n.scope == "all"), None)
     quota_places = sum(q.places for q in quotas.values() if government is None or q.org_id == government)
     quota_emergency = sum(q.emergency_reserve for q in quotas.values() if government is None or q.org_id == government)
     headline = {
-        "need": total_need.people if total_need else sum(n.people for n in need_by_nat.values()) or None,
+        "need": total_need.people if total_need else None,
         "need_source": total_need.source if total_need else "",
         "places": quota_places, "emergency": quota_emergency,
         "pledged": sum(v for k, v in pledged.items() if government is None or k == government),
@@ -293,6 +317,7 @@ def compute(session: Session, *, period: Period, government: uuid.UUID | None = 
                                   emergency=quota_emergency, gov_ids=gov_ids),
         "crises": _crises(session, government=government),
         "obstacles": _obstacles(session, government=government),
+        "blocked": _blocked(session, government=government),
         "sources": sorted({n.source for n in needs}),
     }
 
@@ -356,7 +381,7 @@ def _stage_times(session: Session, *, start: datetime, end: datetime, now: datet
             out.append({
                 "stage": stage, "priority": priority.value, "stays": len(values),
                 "median_days": round(statistics.median(values), 1) if values else None,
-                "p90_days": round(values[min(len(values) - 1, int(0.9 * len(values)))], 1) if values else None,
+                "p90_days": round(values[max(0, math.ceil(0.9 * len(values)) - 1)], 1) if values else None,
                 "target_days": target, "within": within, "within_share": _share(within, len(values)),
                 "now": n_now, "late_now": late,
             })
@@ -365,18 +390,27 @@ def _stage_times(session: Session, *, start: datetime, end: datetime, now: datet
 
 def _indicators(session: Session, *, end: datetime, now: datetime, government: uuid.UUID | None,
                 places: int, emergency: int, gov_ids: set[uuid.UUID]) -> dict[str, Any]:
+    """Of the cases submitted in the twelve months that ended six months ago, those that departed within 183 days.
+    For a government: the cases referred to it (in any status) or that it owns, and departed to it."""
     cohort_end = min(now, end) - SIX_MONTHS
     cohort_start = cohort_end - timedelta(days=365)
-    q = select(Case.id, Case.owner_org_id, Case.submitted_at, Case.departed_at).where(
-        Case.submitted_at >= cohort_start, Case.submitted_at < cohort_end)
-    rows = session.execute(q).all()
+    window = and_(Case.submitted_at >= cohort_start, Case.submitted_at < cohort_end)
+    q = select(Case.id, Case.owner_org_id, Case.submitted_at, Case.departed_at).where(window)
     if government:
-        dest = destinations(session, {r.id for r in rows})
-        rows = [r for r in rows if (dest.get(r.id) or (r.owner_org_id if r.owner_org_id in gov_ids else None))
-                == government]
+        referred = select(Referral.case_id).where(Referral.recipient_org_id == government,
+                                                  Referral.purpose == Purpose.resettlement)
+        q = q.where(or_(Case.id.in_(referred), Case.owner_org_id == government))
+    rows = session.execute(q).all()
+    within = 0
+    if government:
+        dest = destinations(session, select(Case.id).where(window, Case.departed_at.is_not(None)))
+    for r in rows:
+        if r.departed_at is None or _aware(r.departed_at) - _aware(r.submitted_at) > SIX_MONTHS:  # type: ignore[operator]
+            continue
+        if government and (dest.get(r.id) or (r.owner_org_id if r.owner_org_id in gov_ids else None)) != government:
+            continue
+        within += 1
     submitted = len(rows)
-    within = sum(1 for r in rows if r.departed_at is not None
-                 and _aware(r.departed_at) - _aware(r.submitted_at) <= SIX_MONTHS)  # type: ignore[operator]
     return {
         "cohort_start": cohort_start.date().isoformat(), "cohort_end": cohort_end.date().isoformat(),
         "submitted": submitted, "within_six_months": within, "within_share": _share(within, submitted),
@@ -404,6 +438,18 @@ def _crises(session: Session, *, government: uuid.UUID | None) -> list[dict[str,
             "governments": len({p.org_id for p in kept}),
         })
     return out
+
+
+def _blocked(session: Session, *, government: uuid.UUID | None) -> dict[str, int]:
+    """Cases and people blocked now by any unresolved obstacle, each case once."""
+    per_case = (select(Block.case_id, func.max(Block.people).label("people"))
+                .join(Obstacle, Obstacle.id == Block.obstacle_id)
+                .where(Block.released_at.is_(None), Obstacle.status != ObstacleStatus.resolved))
+    if government:
+        per_case = per_case.join(Case, Case.id == Block.case_id).where(_government_cases(government))
+    sub = per_case.group_by(Block.case_id).subquery()
+    cases, people = session.execute(select(func.count(sub.c.case_id), func.coalesce(func.sum(sub.c.people), 0))).one()
+    return {"cases": int(cases), "people": int(people)}
 
 
 def _obstacles(session: Session, *, government: uuid.UUID | None) -> list[dict[str, Any]]:

@@ -14,9 +14,18 @@ from rdn.core import clock
 from rdn.db import Base, new_id
 
 
+def _default_scope(context: Any) -> str:
+    values = context.get_current_parameters()
+    return "region" if values.get("region") else "population" if values.get("nationality") else "all"
+
+
+#: What a need covers: everyone (the year's headline), one population, or one region of asylum.
+NEED_SCOPES = ("all", "population", "region")
+
+
 class Need(Base):
-    """Projected resettlement needs for a year: for one population (a nationality), for one region of asylum, or
-    for everyone (neither), with the source of the figure."""
+    """Projected resettlement needs for a year: for everyone, for one population (with the nationality its cases
+    carry, when there is one: a stateless population has none), or for one region of asylum, with the source."""
 
     __tablename__ = "report_needs"
     __table_args__ = (UniqueConstraint("year", "population", "region"),)
@@ -24,6 +33,7 @@ class Need(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     year: Mapped[int] = mapped_column(Integer, index=True)
     population: Mapped[str] = mapped_column(String(120))  # as the source names it ("Afghan", "All populations")
+    scope: Mapped[str] = mapped_column(String(12), default=_default_scope)  # one of NEED_SCOPES
     nationality: Mapped[str | None] = mapped_column(String(2))  # ISO 3166 code the cases carry; None: not one
     region: Mapped[str] = mapped_column(String(40), default="")  # a key of rdn.reports.regions.REGIONS, or ""
     people: Mapped[int] = mapped_column(BigInteger)

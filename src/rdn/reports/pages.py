@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from rdn.config import get_settings
 from rdn.core import clock, i18n, policy
 from rdn.core.errors import ValidationFailed
+from rdn.core.i18n import N_
 from rdn.core.i18n import gettext as _
 from rdn.core.identity import Principal
 from rdn.core.modules import page_router
@@ -35,19 +37,20 @@ from rdn.reports.regions import REGIONS
 
 router = page_router()
 
+SCOPE_NAMES = {"all": N_("Everyone"), "population": N_("A population"), "region": N_("A region of asylum")}
+
 
 def _period(value: str | None, *, quarter: bool = False) -> Period:
-    """The period asked for, or the current year (quarter: the last finished quarter, or the current one in its
-    first quarter)."""
+    """The period asked for, or the current year (for a quarterly report: the last finished quarter)."""
     now = clock.now()
     if value:
         period = figures.parse_period(value)
         if period is None:
             raise ValidationFailed("period", _("Give a year (2026) or a quarter (2026Q3)."))
         return period
-    if quarter:
-        q = (now.month - 1) // 3 + 1
-        return figures.quarter_period(now.year, q)
+    if quarter:  # the last finished quarter
+        q = (now.month - 1) // 3
+        return figures.quarter_period(now.year, q) if q else figures.quarter_period(now.year - 1, 4)
     return figures.year_period(now.year)
 
 
@@ -247,6 +250,7 @@ def _needs_page(request: Request, session: Session, principal: Principal, *, yea
         "can_manage": policy.can(principal, "report.needs.manage"), "values": values or {}, "errors": errors,
         "editing": editing, "region_names": {k: _(v) for k, v in REGIONS.items()},
         "country_options_list": i18n.countries(i18n.locale_var.get()),
+        "scopes": [(k, _(v)) for k, v in SCOPE_NAMES.items()], "scope_names": {k: _(v) for k, v in SCOPE_NAMES.items()},
     }, status=status)
 
 
@@ -257,7 +261,7 @@ def _field_errors(exc: ValidationFailed) -> dict[str, str]:
 @router.get("/reports/needs")
 def needs(request: Request, session: DbSession, principal: CurrentPrincipal, year: str = "") -> Response:
     policy.require(principal, "report.network.read")
-    chosen = int(year) if year.isdigit() else None
+    chosen = int(year) if year.isdecimal() and len(year) == 4 else None
     return _needs_page(request, session, principal, year=chosen)
 
 
@@ -325,27 +329,39 @@ def _public_on() -> int:
     return settings.public_figures_threshold
 
 
+def _public_period(period: str) -> Period:
+    """A year the public page offers, counted to the end of the last full month: figures that changed every few
+    minutes would show one family's arrival as it happens."""
+    year = clock.now().year
+    if not period:
+        chosen = year
+    elif period.isdecimal() and int(period) in _years():
+        chosen = int(period)
+    else:
+        raise policy.NotFound()
+    return figures.public_period(chosen, clock.now())
+
+
+def _public(session: Session, period: str) -> tuple[Period, int, dict[str, Any]]:
+    threshold = _public_on()
+    p = _public_period(period)
+    return p, threshold, service.picture(session, period=p)
+
+
 @router.get("/transparency")
 def transparency(request: Request, session: DbSession, principal: OptionalPrincipal, period: str = "") -> Response:
-    threshold = _public_on()
-    p = _period(period)
-    if p.quarter is not None:
-        raise ValidationFailed("period", _("Give a year, such as 2026."))
-    data = service.picture(session, period=p)
+    p, threshold, data = _public(session, period)
+    shown = _context(data, "public", "/transparency/", threshold=threshold)
     return render(request, "reports/public.html", {
-        **_context(data, "public", "/transparency/", threshold=threshold), "period": p, "years": _years(),
-        "threshold": threshold, "suppressed": tables.suppressed_label(threshold),
+        "cards": shown["cards"], "sections": shown["sections"], "sources": shown["sources"],
+        "period": p, "years": _years(), "threshold": threshold, "suppressed": tables.suppressed_label(threshold),
+        "through": i18n.format_date(p.end - timedelta(days=1)) if p.end > p.start else None,
     })
 
 
 @router.get("/transparency/{table}")
 def transparency_csv(session: DbSession, principal: OptionalPrincipal, table: str, period: str = "") -> Response:
-    threshold = _public_on()
     spec = _spec(table, "public")
-    p = _period(period)
-    if p.quarter is not None:
-        raise ValidationFailed("period", _("Give a year, such as 2026."))
-    data = service.picture(session, period=p)
+    p, threshold, data = _public(session, period)
     rows = present.suppressed_view(data, threshold)[spec.id]
-    return _csv(spec.id, rows, f"rdn-public-{spec.id}-{p.key}")  # type: ignore[arg-type]
-
+    return _csv(spec.id, rows, f"rdn-public-{spec.id}-{p.year}")  # type: ignore[arg-type]

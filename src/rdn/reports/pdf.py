@@ -19,7 +19,7 @@ from rdn.core.i18n import gettext as _
 from rdn.reports import present, tables
 
 _FONT = "DejaVu"
-_SERIES = ((18, 53, 91), (11, 138, 131), (227, 157, 45), (138, 92, 184))
+_SERIES = ((18, 53, 91), (11, 138, 131), (168, 100, 0), (138, 92, 184))
 
 
 class _Report(FPDF):
@@ -48,7 +48,7 @@ def quarterly(data: dict[str, Any], *, view: str, government: str | None) -> byt
     with contextlib.suppress(ImportError, TypeError):  # uharfbuzz is a dependency; without it, text still reads
         pdf.set_text_shaping(use_shaping_engine=True, direction="rtl" if rtl else "ltr")
     who = government or _("the Resettlement Diplomacy Network")
-    title = _("Quarterly report, %(period)s", period=data["period"]) + f": {who}"
+    title = _("Quarterly report, %(period)s: %(who)s", period=data["period"], who=who)
     pdf.set_title(title)
     pdf.set_author("RDN")
     pdf.set_creator("RDN")

@@ -38,12 +38,32 @@ class Shown:
     empty: bool
 
 
+_COUNTED = ("referred_cases", "referred", "accepted", "departed", "arrived")
+
+
+def public_populations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The populations the public sees: those with a projected need (a fixed list, whatever the year's cases), and
+    every other nationality merged into one row that is always there: a row of its own would say that at least one
+    family of that nationality was referred, and its place in the order how many."""
+    listed = [r for r in rows if r.get("need") is not None]
+    others = [r for r in rows if r.get("need") is None]
+    merged: dict[str, Any] = {"population": _("Other populations"), "nationality": "", "need": None, "source": "",
+                              "share": None}
+    for key in _COUNTED:
+        merged[key] = sum(r.get(key) or 0 for r in others)
+    listed.sort(key=lambda r: (-(r["need"] or 0), r["population"]))
+    return [*listed, merged]
+
+
 def suppressed_view(data: dict[str, Any], threshold: int) -> dict[str, dict[str, Any] | list[dict[str, Any]]]:
     """The rows of every public table with small counts suppressed (what the public page, its CSVs and its chart
     are drawn from), and the headline too."""
     out: dict[str, Any] = {}
     for spec in tables.specs_for("public"):
-        out[spec.id] = tables.suppress(spec, tables.rows_of(spec, data), threshold)
+        rows = tables.rows_of(spec, data)
+        if spec.id == "by_population":
+            rows = public_populations(rows)
+        out[spec.id] = tables.suppress(spec, rows, threshold)
     return out
 
 
@@ -57,9 +77,8 @@ def cards(rows: list[dict[str, Any]] | None, data: dict[str, Any]) -> list[dict[
         text = tables.cell(tables.Col(key, label, "", "count"), value)
         share = None
         if of and isinstance(value, int) and isinstance(head.get(of), int) and head.get(of):
-            share = round(100.0 * value / head[of], 1)
-        out.append({"key": key, "label": _(label), "value": text,
-                    "share": f"{i18n.format_number(share)} %" if share is not None else None})
+            share = tables.percent(round(100.0 * value / head[of], 2))
+        out.append({"key": key, "label": _(label), "value": text, "share": share})
     return out
 
 
@@ -78,9 +97,9 @@ def show(spec: Spec, rows: list[dict[str, Any]], csv_url: str, *, chart_rows: in
             for c in cols:
                 value = r.get(c.key)
                 number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-                bars.append((number, f"{_(c.label)}: {tables.cell(c, value, r)}"))
+                bars.append((number, _("%(series)s: %(value)s", series=_(c.label), value=tables.cell(c, value, r))))
             groups.append((tables.cell(label_col, r.get(label_key), r), bars))
-        chart = charts.grouped_bars(groups, [_(c.label) for c in cols])
+        chart = charts.grouped_bars(groups, [_(c.label) for c in cols], number=i18n.format_number)
     return Shown(spec, _(spec.title), _(spec.description), header, numeric, shown, chart, csv_url, not rows)
 
 

@@ -22,11 +22,11 @@ _MEMBERS: dict[str, str] = {
     "west_central_africa": "BJ BF CM CV CF TD CG CI GA GM GH GN GW GQ LR ML MR NE NG ST SN SL TG",
     "americas": "AG AR BS BB BZ BO BR CA CL CO CR CU DM DO EC SV GD GT GY HT HN JM MX NI PA PY PE KN LC VC SR TT "
                 "US UY VE AW CW PR",
-    "asia_pacific": "AF AU BD BT BN KH CN FJ IN ID JP KZ KI KG LA MY MV MH FM MN MM NR NP NZ KP PK PW PG PH WS SG "
+    "asia_pacific": "AF AU IR BD BT BN KH CN FJ IN ID JP KZ KI KG LA MY MV MH FM MN MM NR NP NZ KP PK PW PG PH WS SG "
                     "SB KR LK TJ TH TL TO TM TV UZ VU VN HK MO TW",
     "europe": "AL AD AM AT AZ BY BE BA BG HR CY CZ DK EE FI FR GE DE GR HU IS IE IT XK LV LI LT LU MT MD MC ME NL "
               "MK NO PL PT RO RU SM RS SK SI ES SE CH TR UA GB",
-    "mena": "DZ BH EG IR IQ IL JO KW LB LY MA OM PS QA SA SY TN AE YE",
+    "mena": "DZ BH EG IQ IL JO KW LB LY MA OM PS QA SA SY TN AE YE",
 }
 COUNTRY_REGION: dict[str, str] = {code: region for region, codes in _MEMBERS.items() for code in codes.split()}
 

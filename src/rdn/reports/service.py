@@ -32,7 +32,7 @@ from rdn.core.tenancy import Membership, Organization, OrgKind, Role
 from rdn.redphone.models import Crisis, Participant
 from rdn.reports import figures
 from rdn.reports.figures import Period
-from rdn.reports.models import Need, Snapshot
+from rdn.reports.models import NEED_SCOPES, Need, Snapshot
 from rdn.reports.regions import REGIONS
 
 
@@ -40,7 +40,11 @@ def scope_key(period: Period, government: uuid.UUID | None) -> str:
     return f"member:{government}:{period.key}" if government else f"network:{period.key}"
 
 
-def _max_age() -> timedelta:
+def _max_age(period: Period) -> timedelta:
+    """How old a snapshot may be: twice the worker's interval for a running period; a day for one that is over
+    (only records written for past dates change it)."""
+    if period.closed:
+        return timedelta(days=1)
     return timedelta(minutes=2 * get_settings().report_refresh_minutes)
 
 
@@ -60,7 +64,7 @@ def picture(session: Session, *, period: Period, government: uuid.UUID | None = 
                           .where(Snapshot.scope == scope_key(period, government))).first()
     if row is not None:
         computed_at = row.computed_at if row.computed_at.tzinfo else row.computed_at.replace(tzinfo=UTC)
-        if clock.now() - computed_at <= _max_age():
+        if clock.now() - computed_at <= _max_age(period):
             return row.data  # type: ignore[no-any-return]
     return refresh(session, period=period, government=government)
 
@@ -109,15 +113,16 @@ def _refresh_job(ctx: outbox.JobContext) -> None:
 
 # Projected needs ----------------------------------------------------------------------------------------------
 
-NEED_FIELDS = ("year", "population", "nationality", "region", "people", "source")
+NEED_FIELDS = ("year", "scope", "population", "nationality", "region", "people", "source")
 
 
 def clean_need(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The need's fields, or ValidationFailed naming each bad one."""
+    """The need's fields, or ValidationFailed naming each bad one. ``scope`` (what the need covers: everyone, a
+    population or a region) follows from the nationality and region when it is not given."""
     errors: list[FieldError] = []
     out: dict[str, Any] = {}
     year = str(data.get("year", "")).strip()
-    if not (year.isdigit() and 2000 <= int(year) <= 2100):
+    if not (year.isdecimal() and 2000 <= int(year) <= 2100):
         errors.append(FieldError("year", _("Give a year between 2000 and 2100.")))
     else:
         out["year"] = int(year)
@@ -133,10 +138,18 @@ def clean_need(data: Mapping[str, Any]) -> dict[str, Any]:
     if region and region not in REGIONS:
         errors.append(FieldError("region", _("Choose a region from the list, or leave it empty.")))
     out["region"] = region
-    if nationality and region:
-        errors.append(FieldError("region", _("A need is for a population or for a region, not both.")))
+    scope = str(data.get("scope") or "").strip() or ("region" if region else "population" if nationality else "all")
+    if scope not in NEED_SCOPES:
+        errors.append(FieldError("scope", _("Choose everyone, a population or a region.")))
+    elif scope == "all" and (nationality or region):
+        errors.append(FieldError("scope", _("A need for everyone has no nationality and no region.")))
+    elif scope == "population" and region:
+        errors.append(FieldError("region", _("A need for a population has no region.")))
+    elif scope == "region" and (not region or nationality):
+        errors.append(FieldError("region", _("A need for a region names the region, and no nationality.")))
+    out["scope"] = scope
     people = str(data.get("people", "")).strip().replace(",", "").replace(" ", "")
-    if not (people.isdigit() and 0 < int(people) <= 200_000_000):
+    if not (people.isdecimal() and 0 < int(people) <= 200_000_000):
         errors.append(FieldError("people", _("Give the number of people, a whole number above zero.")))
     else:
         out["people"] = int(people)
@@ -212,8 +225,9 @@ def seed_reference_needs(session: Session) -> int:
         if session.scalar(select(Need.id).where(Need.year == year, Need.population == population,
                                                 Need.region == "")) is not None:
             continue
-        session.add(Need(year=year, population=population,
-                         nationality=POPULATION_NATIONALITY.get(population.lower()), region="",
+        nationality = POPULATION_NATIONALITY.get(population.lower())
+        scope = "all" if population.lower() == "all populations" else "population"
+        session.add(Need(year=year, population=population, scope=scope, nationality=nationality, region="",
                          people=int(row["projected_resettlement_needs"]), source=row["source"].strip()))
         added += 1
     session.flush()
@@ -249,10 +263,12 @@ def digest_text(org: Organization, mine: dict[str, Any], network: dict[str, Any]
     ]
     late = sum(r["late_now"] for r in mine["stages"])
     if late:
-        lines.append(_("%(count)s of your cases are past their stage's target now.", count=num(late)))
-    blocked = sum(o["people"] for o in mine["obstacles"])
+        lines.append(i18n.ngettext("%(num)s of your cases is past its stage's target now.",
+                                   "%(num)s of your cases are past their stage's target now.", late, num=num(late)))
+    blocked = (mine.get("blocked") or {}).get("people", 0)
     if blocked:
-        lines.append(_("Obstacles block %(people)s people in your cases now.", people=num(blocked)))
+        lines.append(i18n.ngettext("Obstacles block %(num)s person in your cases now.",
+                                   "Obstacles block %(num)s people in your cases now.", blocked, num=num(blocked)))
     open_crises = [c for c in mine["crises"]]
     if open_crises:
         lines.append(_("Open crises: %(titles)s.", titles=i18n.format_list([c["title"] for c in open_crises])))

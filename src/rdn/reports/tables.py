@@ -34,6 +34,9 @@ class Col:
     #: For a figure computed from counts (a share, a median): the count columns it rests on; on the public page it
     #: is suppressed when any of them is under the threshold.
     basis: tuple[str, ...] = ()
+    #: A count that is part of another in the same row (accepted of referred): on the public page it is suppressed
+    #: when the difference is small (the few not accepted could be singled out).
+    part_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ _NAT = Col("nationality", N_("Nationality code"), "#country+code+origin", "text"
 _NEED = Col("need", N_("Projected need (people)"), "#inneed+ind")
 _REF_CASES = Col("referred_cases", N_("Cases referred"), "#reached+hh+referred")
 _REF = Col("referred", N_("People referred"), "#reached+ind+referred")
-_ACC = Col("accepted", N_("People accepted"), "#reached+ind+accepted")
+_ACC = Col("accepted", N_("People accepted"), "#reached+ind+accepted", part_of="referred")
 _DEP = Col("departed", N_("People departed"), "#reached+ind+departed")
 _ARR = Col("arrived", N_("People arrived"), "#reached+ind+arrived")
 _SHARE = Col("share", N_("Departed, share of the need"), "#indicator+pct+departed_of_need", "percent",
@@ -106,7 +109,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("indicators", N_("Global Compact indicators"),
          N_("The share of submissions resettled within six months, and of places kept for emergencies."),
          (Col("measure", N_("Indicator"), "#indicator+name", "measure"),
-          Col("part", N_("Of which"), "#indicator+num+part"),
+          Col("part", N_("Of which"), "#indicator+num+part", part_of="whole"),
           Col("whole", N_("Out of"), "#indicator+num+whole"),
           Col("share", N_("Share"), "#indicator+pct", "percent", basis=("part", "whole")),
           Col("period", N_("Counted over"), "#date+period", "text")),
@@ -188,7 +191,7 @@ def cell(col: Col, value: Any, row: dict[str, Any] | None = None) -> str:
     if kind == "count":
         return i18n.format_number(int(value))
     if kind == "percent":
-        return f"{i18n.format_number(round(float(value), 1))} %"
+        return percent(float(value))
     if kind == "days":
         return i18n.format_number(round(float(value), 1))
     if kind == "country":
@@ -207,6 +210,13 @@ def cell(col: Col, value: Any, row: dict[str, Any] | None = None) -> str:
     return str(value)
 
 
+def percent(value: float) -> str:
+    """A percentage as the language writes it (12.5 %, 12,5 %, ٪12.5)."""
+    from babel.numbers import format_percent
+
+    return format_percent(value / 100, "#,##0.##%", locale=i18n.locale_var.get())
+
+
 def raw(col: Col, value: Any, row: dict[str, Any]) -> Any:
     """A cell for a file: numbers stay numbers (a spreadsheet sums them), the rest reads as on the page."""
     if col.kind in {"count", "days", "percent"} and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -217,30 +227,47 @@ def raw(col: Col, value: Any, row: dict[str, Any]) -> Any:
 
 
 def suppress(spec: Spec, rows: Sequence[dict[str, Any]], threshold: int) -> list[dict[str, Any]]:
-    """The rows as the public may see them: every count under ``threshold`` (zero included) reads "<threshold",
-    and so does every share or median resting on one. In tables whose rows split a total, a column with a single
-    suppressed cell gets a second one (its smallest other cell), so the first cannot be worked out."""
+    """The rows as the public may see them.
+
+    1. Every count under ``threshold`` (zero included) reads "<threshold" (a figure that does not exist, such as a
+       need nobody entered, stays empty).
+    2. A count that is part of another in its row (accepted of referred) is hidden when the rest is small.
+    3. In tables whose rows split a total, the hidden cells of a column must add up to at least the threshold (or
+       to nothing): otherwise the smallest shown cells are hidden too, so no small count can be worked out from the
+       total.
+    4. Every share or median resting on a hidden count is hidden.
+    """
     label = suppressed_label(threshold)
     out = [dict(r) for r in rows]
     counts = [c for c in spec.columns if c.kind in COUNTS]
     for c in counts:
         for r in out:
             value = r.get(c.key)
-            if value is None or (isinstance(value, (int, float)) and value < threshold):
+            if isinstance(value, (int, float)) and value < threshold:
                 r[c.key] = label
+    for c in counts:
+        if c.part_of:
+            for r, original in zip(out, rows, strict=True):
+                whole, part = original.get(c.part_of), original.get(c.key)
+                if (isinstance(r.get(c.key), (int, float)) and isinstance(whole, (int, float))
+                        and isinstance(part, (int, float)) and 0 < whole - part < threshold):
+                    r[c.key] = label
     if spec.partitions:
         for c in counts:
-            hidden = [r for r in out if r.get(c.key) == label]
-            shown = [r for r in out if isinstance(r.get(c.key), (int, float))]
-            if len(hidden) == 1 and shown:
-                min(shown, key=lambda r: r[c.key])[c.key] = label
+            hidden = sum(original.get(c.key) or 0 for r, original in zip(out, rows, strict=True)
+                         if r.get(c.key) == label)
+            shown = [(r, original) for r, original in zip(out, rows, strict=True)
+                     if isinstance(r.get(c.key), (int, float))]
+            while 0 < hidden < threshold and shown:
+                r, original = min(shown, key=lambda pair: pair[1][c.key])
+                r[c.key] = label
+                hidden += original[c.key]
+                shown.remove((r, original))
     for c in spec.columns:
         if c.basis:
-            for r, original in zip(out, rows, strict=True):
+            for r in out:
                 if any(r.get(b) == label for b in c.basis):
                     r[c.key] = label
-                elif original.get(c.key) is None:
-                    r[c.key] = None
     return out
 
 
@@ -266,7 +293,9 @@ def to_csv(spec: Spec, rows: Iterable[dict[str, Any]]) -> bytes:
 
 def _safe(value: Any) -> Any:
     """Text a spreadsheet would take for a formula is written as text."""
-    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@"} and value not in {DASH, "-"}:
+    if not isinstance(value, str) or value in {DASH, "-"}:
+        return value
+    if value[:1] in {"\t", "\r"} or value.lstrip()[:1] in {"=", "+", "-", "@"}:
         return "'" + value
     return value
 

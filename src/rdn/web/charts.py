@@ -26,12 +26,13 @@ def bars(points: Sequence[tuple[float, str, str]]) -> dict[str, Any] | None:
             "top": f"{top:g}", "bars": out}
 
 
-def grouped_bars(groups: Sequence[tuple[str, Sequence[tuple[float | None, str]]]], series: Sequence[str]
-                 ) -> dict[str, Any] | None:
+def grouped_bars(groups: Sequence[tuple[str, Sequence[tuple[float | None, str]]]], series: Sequence[str], *,
+                 number: Any = None) -> dict[str, Any] | None:
     """Horizontal bars, one group per category and one bar per series in each (a legend names the series).
 
     ``groups``: (the category's label, [(value or None when it cannot be shown, the bar's tooltip), ...] in the
-    order of ``series``). None when every value is zero or hidden."""
+    order of ``series``); ``number`` writes the axis's top figure (the reader's way). None when every value is zero
+    or hidden."""
     values = [v for _label, bars in groups for v, _tip in bars if v]
     if not groups or not values:
         return None
@@ -50,5 +51,6 @@ def grouped_bars(groups: Sequence[tuple[str, Sequence[tuple[float | None, str]]]
         out.append({"label": shown, "full": label, "ty": round(y + block / 2 + 4, 1), "bars": items})
         y += block + gap
     legend = [{"x": label_w + k * 120, "cls": f"s{k}", "label": name} for k, name in enumerate(series)]
-    return {"width": WIDTH, "height": y, "label_w": label_w, "top": f"{top:g}", "groups": out, "legend": legend,
+    top_text = number(top) if number is not None else f"{top:g}"
+    return {"width": WIDTH, "height": y, "label_w": label_w, "top": top_text, "groups": out, "legend": legend,
             "axis_end": WIDTH - right}

@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('population', sa.String(length=120), nullable=False),
+    sa.Column('scope', sa.String(length=12), nullable=False),
     sa.Column('nationality', sa.String(length=2), nullable=True),
     sa.Column('region', sa.String(length=40), nullable=False),
     sa.Column('people', sa.BigInteger(), nullable=False),
