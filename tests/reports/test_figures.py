@@ -36,7 +36,7 @@ from rdn.cases.models import (
     StageEvent,
 )
 from rdn.config import get_settings, set_settings
-from rdn.core import clock
+from rdn.core import clock, outbox
 from rdn.core.tenancy import Organization, OrgKind
 from rdn.matching.models import Quota
 from rdn.pathways.models import Block, Obstacle, ObstacleStatus, ObstacleType, Severity
@@ -889,9 +889,17 @@ def test_the_picture_is_the_snapshot_while_fresh_and_recomputed_once_stale(sessi
             canada = service.picture(session, period=period, government=w.id("canada"))  # its own snapshot
             assert canada["headline"]["referred"] == 4
 
-            # A second older than that: computed again (and kept).
+            # A second older than that: still answered at once, and its recomputation queued (once) for the worker.
             clock.advance(timedelta(seconds=1))
             t1 = clock.now()
+            stale = service.picture(session, period=period)
+            assert stale["headline"]["referred"] == 4 and stale["computed_at"] == t0.isoformat()
+            service.picture(session, period=period)
+            queued = session.scalars(select(outbox.Job).where(outbox.Job.kind == "reports.refresh_view")).all()
+            assert len(queued) == 1 and queued[0].payload["government"] is None
+            session.commit()
+            outbox.Worker().run_until_idle()
+            session.expire_all()
             recomputed = service.picture(session, period=period)
             assert recomputed["headline"]["referred"] == 7 and recomputed["computed_at"] == t1.isoformat()
             assert recomputed["by_government"] == compute(session, period=period)["by_government"]

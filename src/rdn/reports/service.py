@@ -14,7 +14,7 @@ import csv
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -59,14 +59,29 @@ def refresh(session: Session, *, period: Period, government: uuid.UUID | None = 
 
 
 def picture(session: Session, *, period: Period, government: uuid.UUID | None = None) -> dict[str, Any]:
-    """A view's figures: the snapshot when it is recent enough, else computed now (and kept)."""
-    row = session.execute(select(Snapshot.computed_at, Snapshot.data)
-                          .where(Snapshot.scope == scope_key(period, government))).first()
-    if row is not None:
-        computed_at = row.computed_at if row.computed_at.tzinfo else row.computed_at.replace(tzinfo=UTC)
-        if clock.now() - computed_at <= _max_age(period):
-            return row.data  # type: ignore[no-any-return]
-    return refresh(session, period=period, government=government)
+    """A view's figures: its snapshot. A view never computed is computed now (and kept); a snapshot older than it
+    should be is still answered at once, with its time, and its recomputation queued for the worker: at a national
+    programme's volume it takes seconds, which no page request should wait for (nor several at once)."""
+    scope = scope_key(period, government)
+    row = session.execute(select(Snapshot.computed_at, Snapshot.data).where(Snapshot.scope == scope)).first()
+    if row is None:
+        return refresh(session, period=period, government=government)
+    computed_at = row.computed_at if row.computed_at.tzinfo else row.computed_at.replace(tzinfo=UTC)
+    age = _max_age(period)
+    if clock.now() - computed_at > age:
+        slot = int(clock.now().timestamp() // age.total_seconds())
+        outbox.enqueue(session, "reports.refresh_view",
+                       {"key": period.key, "start": period.start.isoformat(), "end": period.end.isoformat(),
+                        "government": str(government) if government else None},
+                       dedupe_key=f"reports.refresh:{scope}:{slot}")
+    return row.data  # type: ignore[no-any-return]
+
+
+@outbox.handler("reports.refresh_view", max_attempts=3)
+def _refresh_view_job(ctx: outbox.JobContext) -> None:
+    p = ctx.payload
+    period = Period(p["key"], date.fromisoformat(p["start"]), date.fromisoformat(p["end"]))
+    refresh(ctx.session, period=period, government=uuid.UUID(p["government"]) if p["government"] else None)
 
 
 def for_viewer(session: Session, data: dict[str, Any], *, principal: Principal | None = None,
