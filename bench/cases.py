@@ -1230,6 +1230,17 @@ def start_servers(url: str, count: int) -> tuple[list[subprocess.Popen[bytes]], 
     return procs, ports
 
 
+def stop_servers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Ask every server to stop, then wait for each (killing one that does not stop within 30 s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def latency_row(table: Table, label: str, samples: list[Sample], seconds: float, goal: float | None) -> None:
     ok = [s.ms for s in samples if s.status == 200]
     failed = len(samples) - len(ok)
@@ -1301,13 +1312,7 @@ def main() -> None:
             results[scenario] = (samples, usage)
             all_errors += errors
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_servers(procs)
         db.engine().dispose()
         set_settings(None)
         settings_seen = server_settings(url)  # before the database goes

@@ -133,3 +133,27 @@ def test_a_need_says_what_it_covers(app, session, network) -> None:  # type: ign
     assert data["headline"]["need"] is None  # a population is never taken for everyone
     kurds = next(r for r in data["by_population"] if r["population"] == "Stateless Kurds")
     assert (kurds["need"], kurds["referred"], kurds["nationality"]) == (1000, None, "")
+
+
+def test_recompute_now_queues_the_work_and_is_audited(app, session, network) -> None:  # type: ignore[no-untyped-def]
+    from rdn.core import outbox
+    from rdn.core.audit import AuditEntry
+    from rdn.reports.models import Snapshot
+
+    c = browser(app, session, network, "minister_spain")
+    page = c.get("/reports/members/spain?period=2026")
+    assert page.status_code == 200 and "Recompute now" in page.text
+    before = session.scalar(select(Snapshot.computed_at).where(Snapshot.scope.like("member:%:2026")))
+    r = c.post("/reports/refresh", data={"csrf_token": csrf_of(page.text), "period": "2026", "member": "spain"})
+    assert r.status_code == 303 and r.headers["location"] == "/reports/members/spain?period=2026&queued=1"
+    assert "reload the page in a minute" in c.get(r.headers["location"]).text
+    jobs = session.scalars(select(outbox.Job).where(outbox.Job.kind == "reports.refresh_view")).all()
+    assert len(jobs) == 1 and jobs[0].payload["government"] == str(network.orgs["spain"].id)
+    assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "report.refresh"))
+    outbox.Worker().run_until_idle()
+    session.expire_all()
+    after = session.scalar(select(Snapshot.computed_at).where(Snapshot.scope.like("member:%:2026")))
+    assert before is not None and after is not None and after > before
+    # Spain's officials may not ask for Canada's.
+    assert c.post("/reports/refresh", data={"csrf_token": csrf_of(page.text), "period": "2026",
+                                            "member": "canada"}).status_code == 404

@@ -119,7 +119,8 @@ def _xlsx(view_tables: list[tuple[tables.Spec, list[dict[str, Any]]]], name: str
 
 
 @router.get("/reports")
-def dashboard(request: Request, session: DbSession, principal: CurrentPrincipal, period: str = "") -> Response:
+def dashboard(request: Request, session: DbSession, principal: CurrentPrincipal, period: str = "",
+              queued: str = "") -> Response:
     policy.require(principal, "report.network.read")
     p = _period(period)
     data = _seen(session, principal, p)
@@ -127,6 +128,7 @@ def dashboard(request: Request, session: DbSession, principal: CurrentPrincipal,
         **_context(data, "network", "/reports/tables/"), "period": p, "years": _years(), "view": "network",
         "members": _member_links(session, principal), "government": None,
         "xlsx": f"/reports/network.xlsx?period={p.key}", "can_refresh": policy.can(principal, "report.refresh"),
+        "queued": bool(queued),
     })
 
 
@@ -158,7 +160,7 @@ def refresh(session: DbSession, principal: CurrentPrincipal, form: PostedForm) -
         policy.require(principal, "report.network.read")
     service.refresh_on_request(session, actor=principal, period=p, government=government)
     target = f"/reports/members/{member}" if member else "/reports"
-    return redirect(f"{target}?period={p.key}")
+    return redirect(f"{target}?period={p.key}&queued=1")
 
 
 # A member government's view -----------------------------------------------------------------------------------
@@ -166,7 +168,7 @@ def refresh(session: DbSession, principal: CurrentPrincipal, form: PostedForm) -
 
 @router.get("/reports/members/{short_name}")
 def member(request: Request, session: DbSession, principal: CurrentPrincipal, short_name: str,
-           period: str = "") -> Response:
+           period: str = "", queued: str = "") -> Response:
     org = _government(session, principal, short_name)
     p = _period(period)
     data = _seen(session, principal, p, org.id)
@@ -174,7 +176,7 @@ def member(request: Request, session: DbSession, principal: CurrentPrincipal, sh
         **_context(data, "member", f"/reports/members/{org.short_name}/tables/"), "period": p, "years": _years(),
         "view": "member", "members": [], "government": org,
         "xlsx": f"/reports/members/{org.short_name}/all.xlsx?period={p.key}",
-        "can_refresh": policy.can(principal, "report.refresh"),
+        "can_refresh": policy.can(principal, "report.refresh"), "queued": bool(queued),
     })
 
 

@@ -69,12 +69,17 @@ def picture(session: Session, *, period: Period, government: uuid.UUID | None = 
     computed_at = row.computed_at if row.computed_at.tzinfo else row.computed_at.replace(tzinfo=UTC)
     age = _max_age(period)
     if clock.now() - computed_at > age:
-        slot = int(clock.now().timestamp() // age.total_seconds())
-        outbox.enqueue(session, "reports.refresh_view",
-                       {"key": period.key, "start": period.start.isoformat(), "end": period.end.isoformat(),
-                        "government": str(government) if government else None},
-                       dedupe_key=f"reports.refresh:{scope}:{slot}")
+        queue_refresh(session, period=period, government=government, every=age)
     return row.data  # type: ignore[no-any-return]
+
+
+def queue_refresh(session: Session, *, period: Period, government: uuid.UUID | None, every: timedelta) -> None:
+    """Queue the view's recomputation for the worker, at most once per ``every``."""
+    slot = int(clock.now().timestamp() // every.total_seconds())
+    outbox.enqueue(session, "reports.refresh_view",
+                   {"key": period.key, "start": period.start.isoformat(), "end": period.end.isoformat(),
+                    "government": str(government) if government else None},
+                   dedupe_key=f"reports.refresh:{scope_key(period, government)}:{slot}:{every.total_seconds():.0f}")
 
 
 @outbox.handler("reports.refresh_view", max_attempts=3)
@@ -97,12 +102,13 @@ def for_viewer(session: Session, data: dict[str, Any], *, principal: Principal |
 
 
 def refresh_on_request(session: Session, *, actor: Principal, period: Period,
-                       government: uuid.UUID | None = None) -> dict[str, Any]:
+                       government: uuid.UUID | None = None) -> None:
+    """An official asks for the figures to be recomputed: queued for the worker (at most once a minute), which
+    takes seconds at a national programme's volume; the page says so."""
     policy.require(actor, "report.refresh")
-    data = refresh(session, period=period, government=government)
+    queue_refresh(session, period=period, government=government, every=timedelta(minutes=1))
     audit.record(session, action="report.refresh", actor=actor, object_type="report",
                  object_id=scope_key(period, government), org_id=government)
-    return data
 
 
 def refresh_current(session: Session) -> int:
