@@ -77,7 +77,9 @@ def cards(rows: list[dict[str, Any]] | None, data: dict[str, Any]) -> list[dict[
         text = tables.cell(tables.Col(key, label, "", "count"), value)
         share = None
         if of and isinstance(value, int) and isinstance(head.get(of), int) and head.get(of):
-            share = tables.percent(round(100.0 * value / head[of], 2))
+            exact = 100.0 * value / head[of]
+            # A sliver of the need still reads as something ("<0.01 %"), not as nothing.
+            share = f"<{tables.percent(0.01)}" if 0 < exact < 0.01 else tables.percent(round(exact, 2))
         out.append({"key": key, "label": _(label), "value": text, "share": share})
     return out
 

@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from rdn.cases.models import PRIORITY_NAMES
@@ -207,6 +208,10 @@ def cell(col: Col, value: Any, row: dict[str, Any] | None = None) -> str:
         return _(PRIORITY_NAMES.get(value, value))
     if kind == "measure":
         return _(value)
+    if kind == "month" and isinstance(value, str) and len(value) == 7:
+        from babel.dates import format_date
+
+        return format_date(date(int(value[:4]), int(value[5:]), 1), "MMM y", locale=i18n.locale_var.get())
     return str(value)
 
 
@@ -223,6 +228,8 @@ def raw(col: Col, value: Any, row: dict[str, Any]) -> Any:
         return value
     if col.kind in {"count", "days", "percent"} and value is None:
         return ""
+    if col.kind in {"month", "date"}:
+        return value or ""  # ISO (2026-03), as a spreadsheet and HXL tools read dates
     return cell(col, value, row)
 
 

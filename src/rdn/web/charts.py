@@ -36,7 +36,16 @@ def grouped_bars(groups: Sequence[tuple[str, Sequence[tuple[float | None, str]]]
     values = [v for _label, bars in groups for v, _tip in bars if v]
     if not groups or not values:
         return None
-    label_w, bar_h, gap, legend_h, right = 190, 11, 12, 26, 16
+    label_w, bar_h, gap, right = 190, 11, 12, 16
+    # The legend first, in rows: each entry as wide as its words (about 6.5 px a character at 11 px).
+    legend, x, row = [], 8, 0
+    for k, name in enumerate(series):
+        width = 14 + int(6.5 * len(name)) + 16
+        if x + width > WIDTH and x > 8:
+            x, row = 8, row + 1
+        legend.append({"x": x, "y": 6 + 18 * row, "cls": f"s{k}", "label": name})
+        x += width
+    legend_h = 26 + 18 * row
     top = max(values)
     span = WIDTH - label_w - right
     out, y = [], legend_h
@@ -50,7 +59,6 @@ def grouped_bars(groups: Sequence[tuple[str, Sequence[tuple[float | None, str]]]
         block = len(bars) * bar_h
         out.append({"label": shown, "full": label, "ty": round(y + block / 2 + 4, 1), "bars": items})
         y += block + gap
-    legend = [{"x": label_w + k * 120, "cls": f"s{k}", "label": name} for k, name in enumerate(series)]
     top_text = number(top) if number is not None else f"{top:g}"
     return {"width": WIDTH, "height": y, "label_w": label_w, "top": top_text, "groups": out, "legend": legend,
-            "axis_end": WIDTH - right}
+            "axis_end": WIDTH - right, "axis_top": legend_h - 4}
