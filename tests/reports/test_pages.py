@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from rdn.config import get_settings, set_settings
 from rdn.reports import tables
 from rdn.reports.models import Need
-from tests.factories import Client, csrf_of
+from tests.factories import Client, api_token, csrf_of
 
 
 @pytest.fixture
@@ -157,3 +157,14 @@ def test_recompute_now_queues_the_work_and_is_audited(app, session, network) -> 
     # Spain's officials may not ask for Canada's.
     assert c.post("/reports/refresh", data={"csrf_token": csrf_of(page.text), "period": "2026",
                                             "member": "canada"}).status_code == 404
+
+
+def test_a_bad_period_is_named_not_a_crash(app, session, network) -> None:  # type: ignore[no-untyped-def]
+    c = browser(app, session, network, "officer_canada")
+    for bad in ("²⁰²⁶", "1999", "2026Q5", "next year"):
+        r = c.get(f"/reports?period={bad}")
+        assert r.status_code == 422, (bad, r.status_code)
+    assert c.get("/reports/needs?year=²").status_code == 200  # a filter that is not a year is no filter
+    token = api_token(session, network.people["officer_canada"], network.orgs["canada"], ["read"])
+    problem = Client(app).get("/api/v1/reports/network?period=2026Q0", headers=token)
+    assert problem.status_code == 422 and "period" in problem.text

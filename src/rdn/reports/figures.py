@@ -104,7 +104,7 @@ def parse_period(key: str) -> Period | None:
     """"2026" or "2026Q3" (years 2000-2100); None for anything else."""
     text = (key or "").strip().upper()
     year_text, _, quarter_text = text.partition("Q")
-    if not (year_text.isdigit() and len(year_text) == 4 and 2000 <= int(year_text) <= 2100):
+    if not (year_text.isascii() and year_text.isdecimal() and len(year_text) == 4 and 2000 <= int(year_text) <= 2100):
         return None
     if not quarter_text:
         return None if "Q" in text else year_period(int(year_text))
