@@ -204,3 +204,14 @@ def test_the_public_page_shows_no_table_the_public_may_not_see(app, session, net
         assert 'id="t-stages"' not in page and 'id="t-crises"' not in page
         for hidden in ("obstacles", "stages", "crises"):
             assert Client(app).get(f"/transparency/{hidden}.csv").status_code == 404
+
+
+def test_the_public_csv_links_lead_to_the_files(app, session, network, public) -> None:  # type: ignore[no-untyped-def]
+    small_and_large(session, network)
+    with clock.frozen(NOW):
+        page = Client(app).get("/transparency?period=2026").text
+        links = re.findall(r'href="(/transparency/[a-z_]+\.csv\?period=[^"]+)"', page)
+        assert links and all(link.endswith("period=2026") for link in links)
+        for link in links:
+            r = Client(app).get(html.unescape(link))
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), link

@@ -79,12 +79,13 @@ def _member_links(session: Session, principal: Principal) -> list[Organization]:
     return [o for o in figures.governments(session) if policy.can(principal, "report.member.read", o)]
 
 
-def _context(data: dict[str, Any], view: str, csv_base: str, *, threshold: int | None = None) -> dict[str, Any]:
+def _context(data: dict[str, Any], view: str, csv_base: str, *, threshold: int | None = None,
+             period: str | None = None) -> dict[str, Any]:
     public = present.suppressed_view(data, threshold) if threshold else None
     summary = public["summary"] if public is not None else None  # type: ignore[index]
     return {
         "data": data, "cards": present.cards(summary, data),  # type: ignore[arg-type]
-        "sections": present.sections(data, view, csv_base, threshold=threshold),
+        "sections": present.sections(data, view, csv_base, threshold=threshold, period=period),
         "as_of": i18n.format_datetime(clock_from(data["computed_at"])),
         "sources": data.get("sources") or [],
     }
@@ -353,7 +354,7 @@ def _public(session: Session, period: str) -> tuple[Period, int, dict[str, Any]]
 @router.get("/transparency")
 def transparency(request: Request, session: DbSession, principal: OptionalPrincipal, period: str = "") -> Response:
     p, threshold, data = _public(session, period)
-    shown = _context(data, "public", "/transparency/", threshold=threshold)
+    shown = _context(data, "public", "/transparency/", threshold=threshold, period=str(p.year))
     return render(request, "reports/public.html", {
         "cards": shown["cards"], "sections": shown["sections"], "sources": shown["sources"],
         "period": p, "years": _years(), "threshold": threshold, "suppressed": tables.suppressed_label(threshold),

@@ -105,13 +105,16 @@ def show(spec: Spec, rows: list[dict[str, Any]], csv_url: str, *, chart_rows: in
     return Shown(spec, _(spec.title), _(spec.description), header, numeric, shown, chart, csv_url, not rows)
 
 
-def sections(data: dict[str, Any], view: str, csv_base: str, *, threshold: int | None = None) -> list[Shown]:
-    """Every table of the view, ready to draw. ``csv_base``: the CSV links' prefix ("/reports/tables/")."""
+def sections(data: dict[str, Any], view: str, csv_base: str, *, threshold: int | None = None,
+             period: str | None = None) -> list[Shown]:
+    """Every table of the view, ready to draw. ``csv_base``: the CSV links' prefix ("/reports/tables/");
+    ``period``: the links' period (default: the figures' own)."""
     public = suppressed_view(data, threshold) if view == "public" and threshold else None
     out = []
     for spec in tables.specs_for(view):
         rows = public[spec.id] if public is not None else tables.rows_of(spec, data)  # type: ignore[assignment]
         if spec.id == "summary":
             continue  # drawn as the cards
-        out.append(show(spec, rows, f"{csv_base}{spec.id}.csv?period={data['period']}"))  # type: ignore[arg-type]
+        link = f"{csv_base}{spec.id}.csv?period={period or data['period']}"
+        out.append(show(spec, rows, link))  # type: ignore[arg-type]
     return out
