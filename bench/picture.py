@@ -27,6 +27,7 @@ Goal: the dashboard renders in under 300 ms (p95) with the volumes of the cases 
 
     .venv/bin/python bench/picture.py [--reuse] [--keep] [--fresh] [--clients 10] [--seconds 20] [--warmup 3]
                                       [--servers 2] [--member ca] [--scenarios dashboard,member,api]
+                                      [--repeats 3] [--blocked 4000]
                                       [--cases 300000] [--file-people 25000]
 
 By default the cases benchmark's database is reused when it holds a seeding of ``--cases`` cases at the current
