@@ -97,6 +97,24 @@ def test_blocking_and_releasing_cases_updates_the_counts(cases_world: CasesWorld
     assert bad.value.errors[0].field == "item"
 
 
+def test_a_case_blocked_on_two_items_by_one_obstacle_counts_once(cases_world: CasesWorld, fee: Obstacle) -> None:
+    w = cases_world
+    four, one = w.open_case(members=household(size=4)), w.open_case(members=household(size=1))
+    for item in ("exit_permit", "travel_document"):
+        service.block_case(w.session, actor=w.p("caseworker_unhcr"), case_id=four.id, item=item, obstacle_id=fee.id)
+    service.block_case(w.session, actor=w.p("caseworker_unhcr"), case_id=one.id, item="exit_permit",
+                       obstacle_id=fee.id)
+    counts = service.counts(w.session, fee)
+    assert (counts.cases, counts.people) == (2, 5)  # not 3 cases and 9 people
+    assert counts.by_stage == [("referred", 2, 5)]
+    assert dict(counts.by_item) == {"exit_permit": 2, "travel_document": 1}  # the items themselves: three
+    assert service.blocks_by_obstacle(w.session, [fee.id]) == {fee.id: (2, 5)}
+    assert service.timeline(w.session, [fee.id], weeks=1)[-1] | {"week": None} == {"week": None, "people": 5,
+                                                                                   "cases": 2}
+    country = next(r for r in service.by_country(w.session, w.p("analyst_ec")) if r["country"] == fee.country)
+    assert (country["cases"], country["people"]) == (2, 5)
+
+
 def test_resolving_an_obstacle_releases_its_cases_and_tells_their_owners(
         cases_world: CasesWorld, fee: Obstacle) -> None:
     w = cases_world

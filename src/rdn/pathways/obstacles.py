@@ -381,22 +381,29 @@ class Counts:
 
 
 def counts(session: Session, obstacle: Obstacle) -> Counts:
-    """What the obstacle blocks now: for every member to see (no case is identified)."""
-    rows = session.execute(select(Block.people, Block.blocked_at, Block.item, Case.stage)
+    """What the obstacle blocks now: for every member to see (no case is identified). A case blocked on several
+    checklist items by the obstacle is one case (its items are counted by item)."""
+    rows = session.execute(select(Block.case_id, Block.people, Block.blocked_at, Block.item, Case.stage)
                            .join(Case, Case.id == Block.case_id)
                            .where(Block.obstacle_id == obstacle.id, Block.released_at.is_(None))).all()
     now = clock.now()
-    days = [max(0, (now - r.blocked_at).days) for r in rows]
-    stages: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    per_case: dict[uuid.UUID, Any] = {}
     items: dict[str, int] = defaultdict(int)
     for r in rows:
+        items[r.item] += 1
+        seen = per_case.get(r.case_id)
+        if seen is None or r.blocked_at < seen.blocked_at:  # blocked since its first item was
+            per_case[r.case_id] = r
+    blocked = list(per_case.values())
+    days = [max(0, (now - r.blocked_at).days) for r in blocked]
+    stages: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in blocked:
         stages[r.stage][0] += 1
         stages[r.stage][1] += r.people
-        items[r.item] += 1
     order = {s.value: k for k, s in enumerate(Stage)}
-    released = session.scalar(select(func.count()).select_from(Block).where(
+    released = session.scalar(select(func.count(func.distinct(Block.case_id))).where(
         Block.obstacle_id == obstacle.id, Block.released_at.is_not(None), Block.release_reason == "resolved")) or 0
-    return Counts(len(rows), sum(r.people for r in rows), max(days, default=0),
+    return Counts(len(blocked), sum(r.people for r in blocked), max(days, default=0),
                   int(statistics.median(days)) if days else 0,
                   sorted(((s, c, p) for s, (c, p) in stages.items()), key=lambda x: order.get(x[0], 99)),
                   sorted(items.items()), released)
@@ -417,42 +424,50 @@ def blocked_cases(session: Session, actor: Principal, obstacle: Obstacle, *, lim
 
 
 def timeline(session: Session, obstacles: Sequence[uuid.UUID], *, weeks: int = 26) -> list[dict[str, Any]]:
-    """People blocked at the end of each of the last ``weeks`` weeks (by these obstacles, together)."""
+    """People blocked at the end of each of the last ``weeks`` weeks (by these obstacles, together: a case blocked
+    by two of them, or on two items, counts once)."""
     if not obstacles:
         return []
     now = clock.now()
-    rows = session.execute(select(Block.people, Block.blocked_at, Block.released_at)
+    rows = session.execute(select(Block.case_id, Block.people, Block.blocked_at, Block.released_at)
                            .where(Block.obstacle_id.in_(list(obstacles)))).all()
     out = []
     for k in range(weeks - 1, -1, -1):
         t = now - timedelta(weeks=k)
-        people = sum(r.people for r in rows if r.blocked_at <= t and (r.released_at is None or r.released_at > t))
-        cases_n = sum(1 for r in rows if r.blocked_at <= t and (r.released_at is None or r.released_at > t))
-        out.append({"week": t.date(), "people": people, "cases": cases_n})
+        blocked = {r.case_id: r.people for r in rows
+                   if r.blocked_at <= t and (r.released_at is None or r.released_at > t)}
+        out.append({"week": t.date(), "people": sum(blocked.values()), "cases": len(blocked)})
     return out
 
 
 def by_country(session: Session, actor: Principal) -> list[dict[str, Any]]:
-    """Unresolved obstacles by host country, with the cases and people they block."""
+    """Unresolved obstacles by host country, with the cases and people they block (each case once a country)."""
     policy.require(actor, "obstacle.read")
     open_ = policy.scoped(actor, Obstacle).where(Obstacle.status != ObstacleStatus.resolved).subquery()
-    rows = session.execute(select(open_.c.country, func.count(func.distinct(open_.c.id)),
-                                  func.count(Block.id), func.coalesce(func.sum(Block.people), 0))
-                           .select_from(open_)
-                           .outerjoin(Block, (Block.obstacle_id == open_.c.id) & Block.released_at.is_(None))
+    per_case = (select(open_.c.country, Block.case_id, func.max(Block.people).label("people"))
+                .select_from(open_).join(Block, (Block.obstacle_id == open_.c.id) & Block.released_at.is_(None))
+                .group_by(open_.c.country, Block.case_id).subquery())
+    blocked = {c: (int(k), int(p)) for c, k, p in session.execute(
+        select(per_case.c.country, func.count(per_case.c.case_id), func.coalesce(func.sum(per_case.c.people), 0))
+        .group_by(per_case.c.country))}
+    rows = session.execute(select(open_.c.country, func.count(func.distinct(open_.c.id)))
                            .group_by(open_.c.country)).all()
-    return sorted(({"country": c, "obstacles": n, "cases": k, "people": int(p)} for c, n, k, p in rows),
+    return sorted(({"country": c, "obstacles": n, "cases": blocked.get(c, (0, 0))[0],
+                    "people": blocked.get(c, (0, 0))[1]} for c, n in rows),
                   key=lambda r: (-r["people"], r["country"]))
 
 
 def blocks_by_obstacle(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:
-    """(cases, people) blocked now, per obstacle."""
+    """(cases, people) blocked now, per obstacle (a case blocked on several items counts once)."""
     wanted = list(ids)
     if not wanted:
         return {}
-    rows = session.execute(select(Block.obstacle_id, func.count(Block.id), func.coalesce(func.sum(Block.people), 0))
-                           .where(Block.obstacle_id.in_(wanted), Block.released_at.is_(None))
-                           .group_by(Block.obstacle_id)).all()
+    per_case = (select(Block.obstacle_id, Block.case_id, func.max(Block.people).label("people"))
+                .where(Block.obstacle_id.in_(wanted), Block.released_at.is_(None))
+                .group_by(Block.obstacle_id, Block.case_id).subquery())
+    rows = session.execute(select(per_case.c.obstacle_id, func.count(per_case.c.case_id),
+                                  func.coalesce(func.sum(per_case.c.people), 0))
+                           .group_by(per_case.c.obstacle_id)).all()
     return {o: (n, int(p)) for o, n, p in rows}
 
 
