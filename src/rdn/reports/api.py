@@ -12,12 +12,10 @@ from fastapi import Response
 from pydantic import Field
 
 from rdn.core import policy
-from rdn.core.errors import ValidationFailed
-from rdn.core.i18n import gettext as _
 from rdn.core.modules import api_router
 from rdn.core.schemas import Out, StrictIn
 from rdn.core.web import CurrentPrincipal, DbSession
-from rdn.reports import figures, service
+from rdn.reports import service
 from rdn.reports.models import Need
 
 router = api_router(prefix="/api/v1/reports", tags=["reports"])
@@ -44,21 +42,10 @@ class NeedOut(Out):
     source: str
 
 
-def _period(value: str) -> figures.Period:
-    if not value:
-        from rdn.core import clock
-
-        return figures.year_period(clock.now().year)
-    period = figures.parse_period(value)
-    if period is None:
-        raise ValidationFailed("period", _("Give a year (2026) or a quarter (2026Q3)."))
-    return period
-
-
 @router.get("/network", summary="The network's figures for a year or a quarter")
 def network(db: DbSession, principal: CurrentPrincipal, period: str = "") -> dict[str, Any]:
     policy.require(principal, "report.network.read")
-    return service.for_viewer(db, service.picture(db, period=_period(period)), principal=principal)
+    return service.for_viewer(db, service.picture(db, period=service.period_asked(period)), principal=principal)
 
 
 @router.get("/members/{short_name}", summary="One member government's figures (its own officials, the secretariat)")
@@ -67,7 +54,7 @@ def member(short_name: str, db: DbSession, principal: CurrentPrincipal, period: 
     if org is None:
         raise policy.NotFound()
     policy.require(principal, "report.member.read", org)
-    data = service.picture(db, period=_period(period), government=org.id)
+    data = service.picture(db, period=service.period_asked(period), government=org.id)
     return service.for_viewer(db, data, principal=principal)
 
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
@@ -41,17 +41,7 @@ SCOPE_NAMES = {"all": N_("Everyone"), "population": N_("A population"), "region"
 
 
 def _period(value: str | None, *, quarter: bool = False) -> Period:
-    """The period asked for, or the current year (for a quarterly report: the last finished quarter)."""
-    now = clock.now()
-    if value:
-        period = figures.parse_period(value)
-        if period is None:
-            raise ValidationFailed("period", _("Give a year (2026) or a quarter (2026Q3)."))
-        return period
-    if quarter:  # the last finished quarter
-        q = (now.month - 1) // 3
-        return figures.quarter_period(now.year, q) if q else figures.quarter_period(now.year - 1, 4)
-    return figures.year_period(now.year)
+    return service.period_asked(value, quarter=quarter)
 
 
 def _years() -> list[int]:
@@ -85,16 +75,10 @@ def _context(data: dict[str, Any], view: str, csv_base: str, *, threshold: int |
     summary = public["summary"] if public is not None else None  # type: ignore[index]
     return {
         "data": data, "cards": present.cards(summary, data),  # type: ignore[arg-type]
-        "sections": present.sections(data, view, csv_base, threshold=threshold, period=period),
-        "as_of": i18n.format_datetime(clock_from(data["computed_at"])),
+        "sections": present.sections(data, view, csv_base, public=public, period=period),
+        "as_of": i18n.format_datetime(datetime.fromisoformat(data["computed_at"])),
         "sources": data.get("sources") or [],
     }
-
-
-def clock_from(text: str) -> Any:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text)
 
 
 def _csv(spec_id: str, rows: list[dict[str, Any]], name: str) -> Response:

@@ -105,11 +105,11 @@ def show(spec: Spec, rows: list[dict[str, Any]], csv_url: str, *, chart_rows: in
     return Shown(spec, _(spec.title), _(spec.description), header, numeric, shown, chart, csv_url, not rows)
 
 
-def sections(data: dict[str, Any], view: str, csv_base: str, *, threshold: int | None = None,
+def sections(data: dict[str, Any], view: str, csv_base: str, *, public: dict[str, Any] | None = None,
              period: str | None = None) -> list[Shown]:
     """Every table of the view, ready to draw. ``csv_base``: the CSV links' prefix ("/reports/tables/");
-    ``period``: the links' period (default: the figures' own)."""
-    public = suppressed_view(data, threshold) if view == "public" and threshold else None
+    ``public``: the suppressed rows (``suppressed_view``) the public view is drawn from; ``period``: the links'
+    period (default: the figures' own)."""
     out = []
     for spec in tables.specs_for(view):
         rows = public[spec.id] if public is not None else tables.rows_of(spec, data)  # type: ignore[assignment]

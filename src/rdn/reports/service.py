@@ -36,6 +36,21 @@ from rdn.reports.models import NEED_SCOPES, Need, Snapshot
 from rdn.reports.regions import REGIONS
 
 
+def period_asked(value: str | None, *, quarter: bool = False) -> Period:
+    """The period a page or the API asks for ("2026", "2026Q3"), or by default the current year (for a quarterly
+    report, the last finished quarter); anything else is refused naming ``period``."""
+    now = clock.now()
+    if value:
+        period = figures.parse_period(value)
+        if period is None:
+            raise ValidationFailed("period", _("Give a year (2026) or a quarter (2026Q3)."))
+        return period
+    if quarter:
+        q = (now.month - 1) // 3
+        return figures.quarter_period(now.year, q) if q else figures.quarter_period(now.year - 1, 4)
+    return figures.year_period(now.year)
+
+
 def scope_key(period: Period, government: uuid.UUID | None) -> str:
     return f"member:{government}:{period.key}" if government else f"network:{period.key}"
 
